@@ -1,0 +1,18 @@
+export type { RedisClientLike, ScriptCallOptions, SubscriberLike } from './client';
+export { XRedisError, InvalidArgumentError } from './errors';
+export {
+  assertInteger,
+  assertDurationMs,
+  assertTimeoutMs,
+  assertName,
+  assertPrefix,
+  assertSignal,
+  MAX_NAME_BYTES,
+  MAX_DURATION_MS,
+} from './validate';
+export { keyspace, type Keyspace } from './keyspace';
+export { defineScript, normalizeReply, type Script, type ScriptErrorMap } from './script';
+export { LUA_HELPERS } from './lua';
+export { WakeBus, BROADCAST, type WakeListener } from './wake-bus';
+export { waitFor, type WaitSpec, type Attempt } from './wait';
+export { LeaseKeeper, type LeaseSpec, type KeptLease } from './lease-keeper';

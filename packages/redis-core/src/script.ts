@@ -1,0 +1,100 @@
+import { createHash } from 'node:crypto';
+import type { RedisClientLike } from './client';
+import { XRedisError } from './errors';
+
+/** Maps a business error code returned by a script to the error to throw. */
+export type ScriptErrorMap = Record<string, (detail: string) => Error>;
+
+/** A Lua script whose SHA1 is known locally. */
+export interface Script {
+  readonly name: string;
+  readonly keys: readonly string[];
+  readonly source: string;
+  readonly sha: string;
+  /**
+   * Runs the script in one round trip (EVALSHA, EVAL on NOSCRIPT) and returns its reply with
+   * Buffers turned into strings. `keys` must follow the order of the `keys` the script declares.
+   */
+  run(client: RedisClientLike, keys: readonly string[], args?: readonly (string | number)[]): Promise<unknown>;
+}
+
+/**
+ * Defines a script. Business errors come back from Lua as `redis.error_reply('CODE detail')` and
+ * are thrown as the error `errors[CODE]` builds; any other `CODE` of upper-case letters becomes a
+ * plain `XRedisError` with that code.
+ *
+ * @example
+ * const release = defineScript({
+ *   name: 'lock.release', keys: ['state'],
+ *   source: `if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then
+ *              return redis.error_reply('LOCK_NOT_HELD not the holder') end
+ *            redis.call('DEL', KEYS[1]) return 1`,
+ *   errors: { LOCK_NOT_HELD: (detail) => new LockNotHeldError(detail) },
+ * });
+ * await release.run(client, [ks.key('state')], [token]);
+ */
+export function defineScript(definition: {
+  name: string;
+  keys: readonly string[];
+  source: string;
+  errors?: ScriptErrorMap;
+}): Script {
+  const { name, keys, source, errors = {} } = definition;
+  const sha = createHash('sha1').update(source).digest('hex');
+  return {
+    name,
+    keys,
+    source,
+    sha,
+    async run(client, callKeys, args = []) {
+      if (callKeys.length !== keys.length) {
+        throw new TypeError(`script ${name} takes ${keys.length} keys, got ${callKeys.length}`);
+      }
+      const options = { keys: [...callKeys], arguments: args.map(String) };
+      try {
+        let reply: unknown;
+        try {
+          reply = await client.evalSha(sha, options);
+        } catch (error) {
+          if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
+          reply = await client.eval(source, options);
+        }
+        return normalizeReply(reply);
+      } catch (error) {
+        throw mapScriptError(error, errors);
+      }
+    },
+  };
+}
+
+/**
+ * Turns a script reply into plain values: Buffers become strings, arrays are walked. Integers,
+ * strings and arrays are what scripts return, and RESP2 and RESP3 agree on them.
+ *
+ * @example
+ * normalizeReply([Buffer.from('ok'), 1]); // ['ok', 1]
+ */
+export function normalizeReply(reply: unknown): unknown {
+  if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+  if (Array.isArray(reply)) return reply.map(normalizeReply);
+  return reply;
+}
+
+function mapScriptError(error: unknown, errors: ScriptErrorMap): unknown {
+  const message = messageOf(error);
+  const match = /^([A-Z][A-Z0-9_]+)(?: (.*))?$/s.exec(message);
+  if (!match || match[1] === 'ERR' || match[1] === 'NOSCRIPT' || match[1] === 'WRONGTYPE' || match[1] === 'BUSY') {
+    return error;
+  }
+  const [, code = '', detail = ''] = match;
+  const build = errors[code];
+  if (build) return build(detail);
+  if (/^(MOVED|ASK|CROSSSLOT|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOPERM|OOM|NOAUTH)$/.test(code)) {
+    return error;
+  }
+  return new XRedisError(code, detail || code, { cause: error });
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,15 @@
+export { startRedis, type RedisServer } from './server';
+export { startCluster, type RedisCluster } from './cluster';
+export {
+  connect,
+  connectionCount,
+  onEveryNode,
+  uniquePrefix,
+  redisUrl,
+  clusterNodes,
+  TARGETS,
+  type Target,
+  type TestClient,
+} from './clients';
+export { spawnWorker, type Worker } from './crash';
+export { freePort } from './process';
