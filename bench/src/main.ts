@@ -1,0 +1,38 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startRedis } from '@x/testing';
+import { createContext, report, type BenchCase } from './harness';
+
+// `pnpm bench` runs every case in src/cases; `pnpm bench lock quota` runs the files whose names
+// contain one of the words.
+async function main(): Promise<void> {
+  const filters = process.argv.slice(2);
+  const dir = join(__dirname, 'cases');
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)))
+    .sort();
+  const redis = await startRedis();
+  console.log(`# bench on ${redis.url} (${redis.source}); node ${process.version}`);
+  try {
+    for (const file of files) {
+      const mod = (await import(join(dir, file))) as { default: BenchCase };
+      const { ctx, close } = await createContext(mod.default.name, redis.url);
+      try {
+        report(await mod.default.run(ctx));
+      } finally {
+        await close();
+      }
+    }
+  } finally {
+    await redis.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
