@@ -15,4 +15,7 @@ export { defineScript, normalizeReply, type Script, type ScriptErrorMap } from '
 export { LUA_HELPERS } from './lua';
 export { WakeBus, BROADCAST, type WakeListener } from './wake-bus';
 export { waitFor, type WaitSpec, type Attempt } from './wait';
-export { LeaseKeeper, type LeaseSpec, type KeptLease } from './lease-keeper';
+export { LeaseKeeper, leaseDeadline, type LeaseSpec, type KeptLease } from './lease-keeper';
+export { GrantQueue, type GrantQueueOptions, type GrantRequest, type GrantHolder } from './grant-queue';
+export { Grant, type GrantBackend } from './grant';
+export { GRANT_QUEUE_LUA } from './grant-queue-lua';

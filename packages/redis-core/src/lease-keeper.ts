@@ -11,6 +11,13 @@ export interface LeaseSpec {
    * lease is gone (taken over, released). Without it the lease only runs out at its deadline.
    */
   renew?: () => Promise<number | null>;
+  /**
+   * The length of the current lease, when shorter than `ttlMs` (a hand-over that is only good
+   * until the waiter's own lease ran out). The first renewal is then due at once.
+   */
+  initialTtlMs?: number;
+  /** Stop renewing after this many successful renewals (the lease then runs out at its deadline). */
+  maxRenewals?: number;
   /** Called with the new server expiry after each renewal. */
   onRenewed?: (expiresAt: number) => void;
   /**
@@ -33,6 +40,7 @@ export interface KeptLease {
 interface Entry {
   spec: LeaseSpec;
   ttlMs: number;
+  renewals: number;
   /** Local time by which the lease must be considered lost. */
   deadline: number;
   renewAt: number;
@@ -79,11 +87,13 @@ export class LeaseKeeper {
   }
 
   keep(spec: LeaseSpec): KeptLease {
+    const first = Math.min(spec.ttlMs, spec.initialTtlMs ?? spec.ttlMs);
     const entry: Entry = {
       spec,
       ttlMs: spec.ttlMs,
-      deadline: deadlineOf(spec.sentAt, spec.ttlMs),
-      renewAt: renewTimeOf(spec.sentAt, spec.ttlMs),
+      renewals: 0,
+      deadline: deadlineOf(spec.sentAt, first),
+      renewAt: first < spec.ttlMs ? spec.sentAt : renewTimeOf(spec.sentAt, spec.ttlMs),
       inFlight: false,
       done: false,
       lost: false,
@@ -101,7 +111,8 @@ export class LeaseKeeper {
         if (entry.done) return;
         entry.ttlMs = ttlMs;
         entry.deadline = Math.max(entry.deadline, deadlineOf(sentAt, ttlMs));
-        if (spec.renew) entry.renewAt = renewTimeOf(sentAt, ttlMs);
+        const more = spec.maxRenewals === undefined || entry.renewals < spec.maxRenewals;
+        if (spec.renew && more) entry.renewAt = renewTimeOf(sentAt, ttlMs);
         this.#schedule();
       },
       get lost() {
@@ -138,7 +149,9 @@ export class LeaseKeeper {
           this.#lose(entry, 'refused');
         } else {
           entry.deadline = Math.max(entry.deadline, deadlineOf(sentAt, ttlMs));
-          entry.renewAt = renewTimeOf(sentAt, ttlMs);
+          entry.renewals += 1;
+          const more = entry.spec.maxRenewals === undefined || entry.renewals < entry.spec.maxRenewals;
+          entry.renewAt = more ? renewTimeOf(sentAt, ttlMs) : Infinity;
           safely(() => entry.spec.onRenewed?.(expiresAt));
         }
         this.#schedule();
@@ -176,6 +189,17 @@ export class LeaseKeeper {
     // Leases never keep a process alive by themselves.
     this.#timer.unref();
   }
+}
+
+/**
+ * The local time (`performance.now()`) by which a lease set by a request sent at `sentAt` for
+ * `ttlMs` must be taken as lost: the server cannot have let it run out earlier.
+ *
+ * @example
+ * if (performance.now() >= leaseDeadline(sentAt, ttlMs)) await confirmByRenewing();
+ */
+export function leaseDeadline(sentAt: number, ttlMs: number): number {
+  return deadlineOf(sentAt, ttlMs);
 }
 
 function deadlineOf(sentAt: number, ttlMs: number): number {

@@ -1,0 +1,132 @@
+import type { KeptLease } from './lease-keeper';
+import { assertDurationMs } from './validate';
+
+/** How a grant talks back to its queue; see {@link GrantQueue}. */
+export interface GrantBackend {
+  extend(token: string, ttlMs: number): Promise<number>;
+  release(token: string): Promise<void>;
+  notHeld(detail: string): Error;
+}
+
+/**
+ * A held lease from a {@link GrantQueue}: a lock handle or a semaphore permit.
+ *
+ * `signal` aborts when the lease is lost (a renewal was refused, or could not be confirmed before
+ * the lease would run out). `release` is idempotent for the holder and throws the primitive's
+ * not-held error when the lease had been lost. `await using` releases it at the end of the block.
+ *
+ * @example
+ * await using held = await lock.acquire();
+ * await writeWithFence(held.fence, { signal: held.signal });
+ */
+export class Grant {
+  /** This holder's identity. */
+  readonly token: string;
+  /** Strictly increasing across the grants of one resource. */
+  readonly fence: number;
+  /** Permits held (1 for a lock). */
+  readonly permits: number;
+  readonly #backend: GrantBackend;
+  readonly #ttlMs: number;
+  readonly #controller = new AbortController();
+  #expiresAt: number;
+  #kept: KeptLease | undefined;
+  #released = false;
+
+  /** @internal built by GrantQueue */
+  constructor(init: { token: string; fence: number; permits: number; ttlMs: number; expiresAt: number; backend: GrantBackend }) {
+    this.#ttlMs = init.ttlMs;
+    this.token = init.token;
+    this.fence = init.fence;
+    this.permits = init.permits;
+    this.#expiresAt = init.expiresAt;
+    this.#backend = init.backend;
+  }
+
+  /** When the lease runs out unless renewed (epoch ms of the server's clock). */
+  get expiresAt(): number {
+    return this.#expiresAt;
+  }
+
+  /** Aborts when the lease is lost; its reason is the primitive's not-held error. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** @internal */
+  attach(kept: KeptLease): void {
+    this.#kept = kept;
+  }
+
+  /** @internal called by the lease keeper */
+  renewed(expiresAt: number): void {
+    this.#expiresAt = expiresAt;
+  }
+
+  /** @internal called by the lease keeper */
+  lose(detail: string): void {
+    if (!this.#controller.signal.aborted) this.#controller.abort(this.#backend.notHeld(detail));
+  }
+
+  /** Throws the not-held error once `signal` has aborted. */
+  assertHeld(): void {
+    if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
+    if (this.#released) throw this.#backend.notHeld('released');
+  }
+
+  /**
+   * Renews the lease for `ttlMs` (default: the TTL it was granted with) and returns the new
+   * expiry; throws the not-held error when the lease is gone.
+   */
+  async extend(ttlMs: number = this.#ttlMs): Promise<number> {
+    assertDurationMs('ttlMs', ttlMs);
+    const sentAt = performance.now();
+    this.assertHeld();
+    try {
+      this.#expiresAt = await this.#backend.extend(this.token, ttlMs);
+    } catch (error) {
+      if (isNotHeld(error, this.#backend)) {
+        this.#stop();
+        this.lose('lease lost before extend');
+      }
+      throw error;
+    }
+    this.#kept?.extended(sentAt, ttlMs);
+    return this.#expiresAt;
+  }
+
+  /**
+   * Gives the lease back (handing it to the head waiter). Idempotent for the holder; throws the
+   * not-held error when the lease had been lost (expired, or passed to another holder).
+   */
+  async release(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    this.#stop();
+    const lost = this.#controller.signal.aborted ? this.#controller.signal.reason : undefined;
+    try {
+      await this.#backend.release(this.token);
+    } catch (error) {
+      if (isNotHeld(error, this.#backend)) this.lose('lease lost before release');
+      throw error;
+    }
+    if (lost) throw lost;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+
+  #stop(): void {
+    this.#kept?.stop();
+  }
+}
+
+function isNotHeld(error: unknown, backend: GrantBackend): boolean {
+  const probe = backend.notHeld('');
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    (error as { code?: unknown }).code === (probe as { code?: unknown }).code
+  );
+}
