@@ -19,7 +19,9 @@ async function main(): Promise<void> {
       const mod = (await import(join(dir, file))) as { default: BenchCase };
       const { ctx, close } = await createContext(mod.default.name, redis.url);
       try {
-        report(await mod.default.run(ctx));
+        // A case may measure several scenarios: one table per scenario (`case` of its results).
+        const results = await mod.default.run(ctx);
+        for (const name of new Set(results.map((r) => r.case))) report(results.filter((r) => r.case === name));
       } finally {
         await close();
       }

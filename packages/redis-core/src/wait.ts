@@ -28,9 +28,10 @@ export interface WaitSpec<T> {
 }
 
 /**
- * Waits without polling: subscribes to the resource's channel first, then attempts; after that
- * it attempts again only when a wake-up arrives or the re-check timer (a safety net for a lost
- * message, bounded by the holder's lease) fires. A result handed over in the message itself is
+ * Waits without polling: attempts once; if that fails, subscribes to the resource's channel and
+ * attempts again (so nothing published in between is missed); after that it attempts again only
+ * when a wake-up arrives or the re-check timer (a safety net for a lost message, bounded by the
+ * holder's lease) fires. A result handed over in the message itself is
  * returned with no further round trip. On timeout or abort, `cancel` runs before the rejection.
  *
  * @example
@@ -44,6 +45,16 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
   const { signal } = spec;
   signal?.throwIfAborted();
   const startedAt = performance.now();
+  // The uncontended case costs one round trip: attempt before subscribing. Only when that fails
+  // do we subscribe, and then attempt again, so a wake-up sent in between cannot be missed.
+  let first: Attempt<T>;
+  try {
+    first = await spec.attempt();
+  } catch (error) {
+    await spec.cancel?.().catch(() => undefined);
+    throw error;
+  }
+  if ('done' in first) return first.done;
   let handed: { value: T } | undefined;
   let woken = false;
   let notify: (() => void) | undefined;

@@ -1,0 +1,130 @@
+import { WakeBus } from '@x/redis-core';
+import { Lock } from '@x/lock';
+import IORedis from 'ioredis';
+import Redlock from 'redlock';
+import { Mutex } from 'redis-semaphore';
+import type { BenchCase, BenchContext, Result } from '../harness';
+
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+interface Contender {
+  acquire(): Promise<() => Promise<void>>;
+}
+
+/**
+ * 20 contenders on one name, each acquiring, holding for no time, releasing, until `grants`
+ * grants were made. The latency recorded is the gap from one holder's release call to the next
+ * holder's grant.
+ */
+async function handOff(ctx: BenchContext, label: string, contenders: Contender[], grants: number, baseline = false, note?: string): Promise<Result> {
+  const gaps: number[] = [];
+  let releasedAt: number | undefined;
+  let made = 0;
+  await ctx.commands();
+  const started = performance.now();
+  await Promise.all(
+    contenders.map(async (c) => {
+      while (made < grants) {
+        const release = await c.acquire();
+        if (releasedAt !== undefined) gaps.push(performance.now() - releasedAt);
+        made += 1;
+        releasedAt = performance.now();
+        await release();
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const commands = await ctx.commands();
+  const r = ctx.record(label, gaps, { elapsedMs, commands, baseline, ...(note ? { note } : {}) });
+  // ops/s here is grants per second; round trips per grant.
+  r.opsPerSec = made / (elapsedMs / 1000);
+  r.roundTripsPerOp = commands / made;
+  return r;
+}
+
+const benchCase: BenchCase = {
+  name: '@x/lock: uncontended acquire+release, and 20-way contended hand-off',
+  async run(ctx) {
+    const client = await ctx.client();
+    const io = new IORedis(ctx.url, { lazyConnect: false, maxRetriesPerRequest: 1 });
+    const results: Result[] = [];
+    try {
+      const releaseSha = await client.scriptLoad(RELEASE);
+      let n = 0;
+      results.push(
+        await ctx.measure(
+          'raw node-redis SET NX PX + compare-and-delete',
+          async () => {
+            const token = `t${n++}`;
+            await client.set('bench:raw:lock', token, { NX: true, PX: 30_000 } as never);
+            await client.evalSha(releaseSha, { keys: ['bench:raw:lock'], arguments: [token] });
+          },
+          { iterations: 3_000, baseline: true },
+        ),
+      );
+      const lock = new Lock(client, 'uncontended', { prefix: 'bench' });
+      results.push(
+        await ctx.measure('@x/lock tryAcquire+release', async () => {
+          const held = await lock.tryAcquire();
+          await held!.release();
+        }, { iterations: 3_000 }),
+      );
+      results.push(
+        await ctx.measure('@x/lock acquire+release', async () => {
+          const held = await lock.acquire();
+          await held.release();
+        }, { iterations: 3_000 }),
+      );
+      const redlock = new Redlock([io]);
+      results.push(
+        await ctx.measure('redlock acquire+release (defaults)', async () => {
+          const held = await redlock.acquire(['bench:redlock:uncontended'], 30_000);
+          await held.release();
+        }, { iterations: 3_000 }),
+      );
+      const mutex = new Mutex(io, 'bench:sem:uncontended');
+      results.push(
+        await ctx.measure('redis-semaphore Mutex acquire+release (defaults)', async () => {
+          await mutex.acquire();
+          await mutex.release();
+        }, { iterations: 3_000 }),
+      );
+
+      // Contended hand-off: 20 contenders, each with its own lock object on one shared client per
+      // library (one process, as a service with 20 concurrent requests would have).
+      const raw: Contender[] = Array.from({ length: 20 }, (_, i) => ({
+        async acquire() {
+          const token = `c${i}-${Math.random()}`;
+          // A raw client has no way to wait: retry every millisecond.
+          while ((await client.set('bench:raw:contended', token, { NX: true, PX: 30_000 } as never)) !== 'OK') {
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          return async () => void (await client.evalSha(releaseSha, { keys: ['bench:raw:contended'], arguments: [token] }));
+        },
+      }));
+      const ours: Contender[] = Array.from({ length: 20 }, () => {
+        const l = new Lock(client, 'contended', { prefix: 'bench' });
+        return { acquire: async () => { const h = await l.acquire(); return () => h.release(); } };
+      });
+      const redlockContended = new Redlock([io], { retryCount: -1 });
+      const redlocks: Contender[] = Array.from({ length: 20 }, () => ({
+        acquire: async () => { const h = await redlockContended.acquire(['bench:redlock:contended'], 30_000); return async () => void (await h.release()); },
+      }));
+      const mutexes: Contender[] = Array.from({ length: 20 }, () => {
+        const m = new Mutex(io, 'bench:sem:contended', { acquireTimeout: 600_000 });
+        return { acquire: async () => { await m.acquire(); return () => m.release(); } };
+      });
+      const contended: Result[] = [];
+      contended.push(await handOff(ctx, 'raw SET NX PX, retry every 1 ms', raw, 1_000, true));
+      contended.push(await handOff(ctx, '@x/lock acquire (push hand-off)', ours, 1_000));
+      contended.push(await handOff(ctx, 'redis-semaphore Mutex (polls every 10 ms)', mutexes, 300));
+      contended.push(await handOff(ctx, 'redlock (retry 200 ms + jitter, retryCount -1)', redlocks, 60));
+      for (const r of contended) r.case = '@x/lock: 20-way contended hand-off (latency = release → next grant; ops/s = grants/s; RT/op per grant)';
+      return [...results, ...contended];
+    } finally {
+      await WakeBus.close(client);
+      io.disconnect();
+    }
+  },
+};
+export default benchCase;
