@@ -40,8 +40,9 @@ export interface BenchContext {
   /** Builds a result from latencies measured by the case itself (hand-off gaps, wake-up times). */
   record(label: string, latenciesMs: number[], options: { elapsedMs: number; commands?: number; baseline?: boolean; note?: string }): Result;
   /**
-   * Commands clients sent to the server since the last call (counted with MONITOR; commands run
-   * inside scripts excluded). Call it once before and once after the operations to count.
+   * Counts commands clients send to the server (MONITOR; commands run inside scripts excluded):
+   * the first call starts counting and returns 0, the second returns the count and stops. MONITOR
+   * slows the server, so count in a pass of its own, not while timing.
    */
   commands(): Promise<number>;
 }
@@ -62,34 +63,40 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
   const admin = createClient({ url });
   admin.on('error', () => undefined);
   await admin.connect();
-  // Round trips are counted on the server with MONITOR over a short untimed pass: every command a
-  // client sent counts, commands run inside scripts (`[0 lua]`) do not.
-  const monitorClient = createClient({ url });
-  monitorClient.on('error', () => undefined);
-  await monitorClient.connect();
-  let seen = 0;
-  let marker: { text: string; resolve: () => void } | undefined;
-  await (monitorClient as unknown as { monitor(listener: (line: string) => void): Promise<void> }).monitor((line) => {
-    if (marker && line.includes(marker.text)) {
-      marker.resolve();
-      return;
+  // Round trips are counted on the server with MONITOR: every command a client sent counts,
+  // commands run inside scripts (`[0 lua]`) do not. MONITOR slows the server down (every command
+  // is copied to it), so it is on only between two calls of `commands()`, never while timing.
+  interface Monitor {
+    client: BenchClient;
+    seen: number;
+    marker?: { text: string; resolve: () => void };
+  }
+  let monitor: Monitor | undefined;
+  const commands = async (): Promise<number> => {
+    if (!monitor) {
+      const m: Monitor = { client: createClient({ url }) as BenchClient, seen: 0 };
+      m.client.on('error', () => undefined);
+      await m.client.connect();
+      await (m.client as unknown as { monitor(listener: (line: string) => void): Promise<void> }).monitor((line) => {
+        if (m.marker && line.includes(m.marker.text)) {
+          m.marker.resolve();
+          return;
+        }
+        if (/\[\d+ lua\]/.test(line)) return;
+        if (/"(echo|info|config|client|hello|ping|monitor)"/i.test(line.slice(0, 200))) return;
+        m.seen += 1;
+      });
+      monitor = m;
+      return 0;
     }
-    if (/\[\d+ lua\]/.test(line)) return;
-    if (/"(echo|info|config|client|hello|ping|monitor)"/i.test(line.slice(0, 200))) return;
-    seen += 1;
-  });
-  const settle = async (): Promise<void> => {
+    const m = monitor;
+    monitor = undefined;
     const text = `bench-marker-${Math.random().toString(36).slice(2)}`;
-    const reached = new Promise<void>((resolve) => (marker = { text, resolve }));
+    const reached = new Promise<void>((resolve) => (m.marker = { text, resolve }));
     await admin.sendCommand(['ECHO', text]);
     await reached;
-    marker = undefined;
-  };
-  const commands = async (): Promise<number> => {
-    await settle();
-    const n = seen;
-    seen = 0;
-    return n;
+    m.client.destroy();
+    return m.seen;
   };
   const record: BenchContext['record'] = (label, latencies, options) => {
     const sorted = [...latencies].sort((a, b) => a - b);
@@ -146,7 +153,7 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
     async close() {
       await Promise.all(opened.map((c) => c.close().catch(() => undefined)));
       await admin.close();
-      monitorClient.destroy();
+      monitor?.client.destroy();
     },
   };
 }

@@ -24,11 +24,6 @@ function isCode(error: unknown, like: Error): boolean {
 
 const KEY_SUFFIXES = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'] as const;
 
-const errorsOf = (map: ScriptErrorMap): ScriptErrorMap => ({
-  INVALID_ARGUMENT: (detail) => new InvalidArgumentError(detail),
-  ...map,
-});
-
 /** How one primitive uses the queue. */
 export interface GrantQueueOptions {
   /** Fixed limit (1 for a lock), or `null` to read it from the resource's config hash. */
@@ -84,10 +79,10 @@ export class GrantQueue {
     this.#ks = ks;
     this.#keys = KEY_SUFFIXES.map((s) => ks.key(s));
     this.#options = options;
-    const errors = errorsOf({
+    const errors: ScriptErrorMap = {
       NOT_HELD: (detail) => options.notHeld(detail),
       NOT_FOUND: (detail) => (options.notFound ?? ((d: string) => new InvalidArgumentError(d)))(detail),
-    });
+    };
     const define = (name: string, source: string) => defineScript({ name: `grant-queue.${name}`, keys: KEY_SUFFIXES, source, errors });
     this.#scripts = {
       acquire: define('acquire', ACQUIRE_LUA),

@@ -2,7 +2,7 @@
  * Lua helpers prepended to scripts that need them. Time always comes from the server
  * (`TIME`), so client clock skew cannot move a deadline.
  *
- * - `now_ms()`, `now_us()`: server time.
+ * - `now_ms()`, `now_us()`: server time, read once per script run (a script is atomic).
  * - `int(x)`: an integer as a string with every digit (Lua's `tostring` switches to exponents).
  * - `wake(channel, message)`: SPUBLISH, or PUBLISH where sharded pub/sub is missing.
  * - `keep_for(key, ms)`: make `key` live at least `ms` more, never shortening a longer TTL.
@@ -13,12 +13,17 @@
  * defineScript({ name: 'x', keys: ['k'], source: LUA_HELPERS + `return now_ms()` });
  */
 export const LUA_HELPERS = `
+local server_time_
+local function server_time()
+  if not server_time_ then server_time_ = redis.call('TIME') end
+  return server_time_
+end
 local function now_ms()
-  local t = redis.call('TIME')
+  local t = server_time()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local function now_us()
-  local t = redis.call('TIME')
+  local t = server_time()
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 local function int(x)

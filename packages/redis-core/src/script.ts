@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisClientLike } from './client';
-import { XRedisError } from './errors';
+import { InvalidArgumentError, XRedisError } from './errors';
 
 /** Maps a business error code returned by a script to the error to throw. */
 export type ScriptErrorMap = Record<string, (detail: string) => Error>;
@@ -20,8 +20,9 @@ export interface Script {
 
 /**
  * Defines a script. Business errors come back from Lua as `redis.error_reply('CODE detail')` and
- * are thrown as the error `errors[CODE]` builds; any other `CODE` of upper-case letters becomes a
- * plain `XRedisError` with that code.
+ * are thrown as the error `errors[CODE]` builds (`INVALID_ARGUMENT` becomes `InvalidArgumentError`
+ * unless mapped otherwise); any other `CODE` of upper-case letters becomes a plain `XRedisError`
+ * with that code.
  *
  * @example
  * const release = defineScript({
@@ -39,7 +40,8 @@ export function defineScript(definition: {
   source: string;
   errors?: ScriptErrorMap;
 }): Script {
-  const { name, keys, source, errors = {} } = definition;
+  const { name, keys, source } = definition;
+  const errors: ScriptErrorMap = { INVALID_ARGUMENT: (detail) => new InvalidArgumentError(detail), ...definition.errors };
   const sha = createHash('sha1').update(source).digest('hex');
   return {
     name,

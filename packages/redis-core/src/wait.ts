@@ -60,7 +60,13 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
   let notify: (() => void) | undefined;
   const stop = await WakeBus.for(spec.client).listen(spec.channel, spec.target, (payload) => {
     if (payload !== null && spec.onWake && !handed) {
-      const value = spec.onWake(payload);
+      // A payload that cannot be read is only a reason to re-check.
+      let value: T | undefined;
+      try {
+        value = spec.onWake(payload);
+      } catch {
+        value = undefined;
+      }
       if (value !== undefined) handed = { value };
     }
     woken = true;

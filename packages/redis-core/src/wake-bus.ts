@@ -14,7 +14,15 @@ interface ChannelEntry {
   byTarget: Map<string, Set<WakeListener>>;
   size: number;
   ready: Promise<void>;
+  /** Pending unsubscribe of a channel nobody listens to any more. */
+  linger?: NodeJS.Timeout | undefined;
 }
+
+/**
+ * How long a channel stays subscribed after its last listener left: a process that waits on the
+ * same resource again and again (a contended lock, a blocking queue consumer) subscribes once.
+ */
+const LINGER_MS = 10_000;
 
 const buses = new WeakMap<object, WakeBus>();
 
@@ -27,8 +35,8 @@ const buses = new WeakMap<object, WakeBus>();
  * `BROADCAST`, so a grant addressed to one of 10,000 waiters costs one map lookup. A message
  * whose target is `BROADCAST` reaches every listener of the channel. Channels are
  * subscribed while they have listeners (SSUBSCRIBE where the server has it, SUBSCRIBE
- * elsewhere). After a reconnect every listener is called with `null`, because messages sent
- * while the connection was down are lost.
+ * elsewhere), and for a few seconds after the last listener left. After a reconnect every
+ * listener is called with `null`, because messages sent while the connection was down are lost.
  *
  * @example
  * const bus = WakeBus.for(client);
@@ -81,6 +89,10 @@ export class WakeBus {
       this.#channels.set(channel, created);
       entry = created;
     }
+    if (entry.linger) {
+      clearTimeout(entry.linger);
+      entry.linger = undefined;
+    }
     let set = entry.byTarget.get(target);
     if (!set) entry.byTarget.set(target, (set = new Set()));
     set.add(listener);
@@ -95,9 +107,12 @@ export class WakeBus {
       if (targetSet?.size === 0) owner.byTarget.delete(target);
       owner.size -= 1;
       if (owner.size === 0 && this.#channels.get(channel) === owner) {
-        this.#channels.delete(channel);
-        await owner.ready.catch(() => undefined);
-        await this.#unsubscribe(channel).catch(() => undefined);
+        owner.linger = setTimeout(() => {
+          if (owner.size !== 0 || this.#channels.get(channel) !== owner) return;
+          this.#channels.delete(channel);
+          void owner.ready.then(() => this.#unsubscribe(channel)).catch(() => undefined);
+        }, LINGER_MS);
+        owner.linger.unref();
       }
     };
     try {
@@ -189,6 +204,7 @@ export class WakeBus {
     const pending = bus.#subscriber;
     bus.#subscriber = undefined;
     const channels = [...bus.#channels.keys()];
+    for (const entry of bus.#channels.values()) clearTimeout(entry.linger);
     bus.#channels.clear();
     if (!pending) return;
     const sub = await pending.catch(() => undefined);
