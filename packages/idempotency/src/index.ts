@@ -1,1 +1,26 @@
-export {};
+export {
+  IdempotencyStore,
+  type IdempotencyStoreOptions,
+  type Claim,
+  type Acquired,
+  type Completed,
+  type Failed,
+  type InProgress,
+  type BeginOptions,
+  type RunOptions,
+  type RunContext,
+  type FailOptions,
+  type SetOptions,
+  type CacheErrors,
+} from './store';
+export {
+  idempotencyMiddleware,
+  type IdempotencyMiddleware,
+  type IdempotencyMiddlewareOptions,
+  type IdempotentRequest,
+} from './middleware';
+export { IdempotencyFingerprintMismatchError, IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors';
+export { ReplayedError } from './replayed-error';
+export { jsonCodec, type Codec } from './codec';
+export { fingerprintOf, canonicalJson } from './fingerprint';
+export { InvalidArgumentError, XRedisError } from '@x/redis-core';
