@@ -4,8 +4,20 @@ import { createClient, createCluster } from 'redis';
 /** Where a suite runs: a standalone server or the local three-master cluster. */
 export type Target = 'standalone' | 'cluster';
 
-/** Both targets, for `describe.each(TARGETS)`. */
-export const TARGETS: Target[] = ['standalone', 'cluster'];
+/**
+ * The targets of this run, for `describe.each(TARGETS)`: both, unless `X_TARGETS` names a subset
+ * (`X_TARGETS=standalone` runs a suite against the standalone server only, e.g. as an ACL user).
+ */
+export const TARGETS: Target[] = targetsFromEnv(process.env.X_TARGETS);
+
+function targetsFromEnv(value: string | undefined): Target[] {
+  if (!value) return ['standalone', 'cluster'];
+  const names = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of names) {
+    if (name !== 'standalone' && name !== 'cluster') throw new Error(`X_TARGETS: unknown target "${name}" (standalone, cluster)`);
+  }
+  return names as Target[];
+}
 
 /**
  * A connected client as the tests use it. A cluster is typed like a client: the tests only call
@@ -18,6 +30,15 @@ export function redisUrl(): string {
   const url = process.env.REDIS_URL;
   if (!url) throw new Error('REDIS_URL is not set: run the tests through jest with the @x/testing global setup');
   return url;
+}
+
+/**
+ * The URL the admin helpers (`connectionCount`, `onEveryNode`) use on the standalone server:
+ * `REDIS_ADMIN_URL` when set (a suite run as a restricted ACL user keeps admin rights here),
+ * else `REDIS_URL`.
+ */
+export function adminUrl(): string {
+  return process.env.REDIS_ADMIN_URL || redisUrl();
 }
 
 /** The `host:port` list of the test run's cluster (set by the global setup). */
@@ -56,7 +77,7 @@ export function uniquePrefix(): string {
  * of clients connected under that name (a `duplicate()` keeps its parent's name).
  */
 export async function connectionCount(target: Target = 'standalone', name?: string): Promise<number> {
-  const urls = target === 'standalone' ? [redisUrl()] : clusterNodes().map((n) => `redis://${n}`);
+  const urls = target === 'standalone' ? [adminUrl()] : clusterNodes().map((n) => `redis://${n}`);
   let total = 0;
   for (const url of urls) {
     const admin = createClient({ url });
@@ -76,7 +97,7 @@ export async function connectionCount(target: Target = 'standalone', name?: stri
 
 /** Runs one command on every node of `target` (CLIENT PAUSE, CONFIG SET, ...). */
 export async function onEveryNode(target: Target, args: string[]): Promise<void> {
-  const urls = target === 'standalone' ? [redisUrl()] : clusterNodes().map((n) => `redis://${n}`);
+  const urls = target === 'standalone' ? [adminUrl()] : clusterNodes().map((n) => `redis://${n}`);
   await Promise.all(
     urls.map(async (url) => {
       const admin = createClient({ url });

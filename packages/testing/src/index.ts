@@ -6,6 +6,7 @@ export {
   onEveryNode,
   uniquePrefix,
   redisUrl,
+  adminUrl,
   clusterNodes,
   TARGETS,
   type Target,

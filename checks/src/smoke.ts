@@ -1,0 +1,129 @@
+/**
+ * THE SMOKE TABLE: one real operation per published package, run by test/pack-install.test.ts
+ * against a real Redis from the packed tarball, installed with npm into a fresh project outside the
+ * workspace: once from CommonJS (`require`), once from ESM (`import`), and type-checked with
+ * `tsc --noEmit` as both a .cts and a .mts file.
+ *
+ * A published package (packages/* without "private") with no entry here fails the check with
+ * "no smoke operation for @x/foo". To add a package, add one entry:
+ *
+ *   '@x/foo': {
+ *     imports: ['Foo'],              // value exports the code uses
+ *     types: ['FooOptions'],         // type exports the typed code uses (type-checked only)
+ *     code: `...`,                   // plain JavaScript that is also valid TypeScript
+ *     typed: `...`,                  // optional TypeScript-only lines using the public types
+ *   },
+ *
+ * `code` runs inside an async function with these in scope: `client` (a connected node-redis v6
+ * client, RESP3), `prefix` (a random key prefix, pass it as the package's `prefix` option) and
+ * `assert(condition, message)`. Throw (or fail an assert) when the operation did not do what it
+ * promises; leave nothing waiting or held at the end, so the process exits by itself. `typed` is
+ * appended to `code` in the type-checked files only and never runs.
+ */
+export const SMOKE: Record<string, SmokeOperation> = {
+  '@x/redis-core': {
+    imports: ['defineScript', 'keyspace', 'XRedisError'],
+    types: ['Script', 'Keyspace', 'RedisClientLike'],
+    code: `
+const ks = keyspace(prefix, 'smoke', 'core');
+const bump = defineScript({
+  name: 'smoke.bump',
+  keys: ['n'],
+  source: "if ARGV[1] == 'fail' then return redis.error_reply('SMOKE_FAILED on purpose') end return redis.call('INCRBY', KEYS[1], ARGV[1])",
+});
+assert((await bump.run(client, [ks.key('n')], [2])) === 2, 'defineScript run returned the INCRBY reply');
+assert((await bump.run(client, [ks.key('n')], [3])) === 5, 'a second run (EVALSHA) returned the INCRBY reply');
+const error = await bump.run(client, [ks.key('n')], ['fail']).catch((e) => e);
+assert(XRedisError.isInstance(error) && error.code === 'SMOKE_FAILED', 'a business error came back typed');
+`,
+    typed: `
+const typedKs: Keyspace = ks;
+const typedScript: Script = bump;
+const typedClient: RedisClientLike = client;
+const reply: Promise<unknown> = typedScript.run(typedClient, [typedKs.key('n')], [1]);
+void reply;
+`,
+  },
+  '@x/lock': {
+    imports: ['Lock'],
+    types: ['LockHandle', 'LockOptions', 'LockState'],
+    code: `
+const lock = new Lock(client, 'smoke', { prefix, ttlMs: 10_000 });
+const held = await lock.tryAcquire();
+assert(held !== null, 'tryAcquire took a free lock');
+assert(held.fence > 0, 'the handle carries a fence');
+assert((await new Lock(client, 'smoke', { prefix }).tryAcquire()) === null, 'a second tryAcquire got null');
+await held.release();
+assert(!(await lock.isLocked()), 'the lock is free after release');
+`,
+    typed: `
+const options: LockOptions = { ttlMs: 1_000, autoExtend: false, prefix };
+const handle: LockHandle | null = held;
+const state: Promise<LockState> = new Lock(client, 'typed', options).inspect();
+void handle;
+void state;
+`,
+  },
+};
+
+/** One entry of {@link SMOKE}. */
+export interface SmokeOperation {
+  /** Value exports of the package the code uses. */
+  imports: string[];
+  /** Type exports the typed lines use. */
+  types?: string[];
+  /** Runs under CJS and ESM, and is type-checked: plain JavaScript that is valid TypeScript. */
+  code: string;
+  /** TypeScript-only lines, appended in the type-checked files. */
+  typed?: string;
+}
+
+const PRELUDE_JS = `function assert(condition, message) { if (!condition) throw new Error('smoke assertion failed: ' + message); }`;
+const PRELUDE_TS = `function assert(condition: unknown, message: string): asserts condition { if (!condition) throw new Error('smoke assertion failed: ' + message); }`;
+
+function body(op: SmokeOperation, typed: boolean): string {
+  return [
+    `const client = await createClient({ url: process.env.REDIS_URL }).on('error', () => undefined).connect();`,
+    `const prefix = process.env.SMOKE_PREFIX ?? 'smoke';`,
+    `try {`,
+    op.code.trim(),
+    typed && op.typed ? op.typed.trim() : '',
+    `} finally {`,
+    `  await client.close();`,
+    `}`,
+    `console.log('smoke ok');`,
+  ].join('\n');
+}
+
+/** The four files of one package's smoke run: `cjs` and `mjs` run, `cts` and `mts` are type-checked. */
+export function smokeFiles(name: string, op: SmokeOperation): { cjs: string; mjs: string; cts: string; mts: string } {
+  const values = op.imports.join(', ');
+  const typeList = [...op.imports, ...(op.types ?? []).map((t) => `type ${t}`)].join(', ');
+  const cjs = [
+    `'use strict';`,
+    `const { createClient } = require('redis');`,
+    `const { ${values} } = require('${name}');`,
+    PRELUDE_JS,
+    `assert(/index\\.js$/.test(require.resolve('${name}')), 'require loads the CommonJS build');`,
+    `(async () => {`,
+    body(op, false),
+    `})().catch((error) => { console.error(error); process.exit(1); });`,
+  ].join('\n');
+  const mjs = [
+    `import { createClient } from 'redis';`,
+    `import { ${values} } from '${name}';`,
+    PRELUDE_JS,
+    `assert(/index\\.mjs$/.test(import.meta.resolve('${name}')), 'import loads the ESM build');`,
+    body(op, false),
+  ].join('\n');
+  const ts = (wrap: boolean) =>
+    [
+      `import { createClient } from 'redis';`,
+      `import { ${typeList} } from '${name}';`,
+      PRELUDE_TS,
+      wrap ? `async function main(): Promise<void> {` : '',
+      body(op, true),
+      wrap ? `}\nvoid main();` : 'export {};',
+    ].join('\n');
+  return { cjs, mjs, cts: ts(true), mts: ts(false) };
+}
