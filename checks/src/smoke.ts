@@ -64,6 +64,43 @@ void handle;
 void state;
 `,
   },
+  '@x/idempotency': {
+    imports: ['IdempotencyStore'],
+    types: ['IdempotencyStoreOptions', 'Claim'],
+    code: `
+const store = new IdempotencyStore(client, { prefix, ttlMs: 60_000, leaseMs: 5_000 });
+let runs = 0;
+const first = await store.run('charge-1', async () => { runs += 1; return { charged: 100 }; });
+const again = await store.run('charge-1', async () => { runs += 1; return { charged: 999 }; });
+assert(runs === 1, 'the operation ran once');
+assert(first.charged === 100 && again.charged === 100, 'the retry got the stored result');
+`,
+    typed: `
+const options: IdempotencyStoreOptions = { prefix, ttlMs: 1_000 };
+const claim: Promise<Claim> = new IdempotencyStore(client, options).begin('typed');
+void claim;
+`,
+  },
+  '@x/leasedkeyq': {
+    imports: ['LeasedKeyQueue'],
+    types: ['LeasedItem', 'LeasedKeyQueueOptions'],
+    code: `
+const q = new LeasedKeyQueue(client, 'smoke', { prefix, defaultLeaseTimeoutMs: 10_000 });
+await q.put('k1', { n: 1 });
+await q.put('k2', { n: 2 });
+const item = await q.get({ timeoutMs: 1_000 });
+assert(item.key === 'k1' && JSON.stringify(item.value) === '{"n":1}', 'get returned the first item put');
+await q.ack(item.lease);
+assert((await q.size()) === 1, 'one item is left');
+await q.close();
+`,
+    typed: `
+const options: LeasedKeyQueueOptions<{ n: number }> = { prefix };
+const typedQueue = new LeasedKeyQueue<{ n: number }>(client, 'typed', options);
+const next: Promise<LeasedItem<{ n: number }>> = typedQueue.get({ timeoutMs: 1 });
+void next;
+`,
+  },
 };
 
 /** One entry of {@link SMOKE}. */
