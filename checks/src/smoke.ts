@@ -101,6 +101,35 @@ const next: Promise<LeasedItem<{ n: number }>> = typedQueue.get({ timeoutMs: 1 }
 void next;
 `,
   },
+  '@x/streams': {
+    imports: ['StreamConsumer', 'StreamProducer'],
+    types: ['StreamConsumerOptions', 'StreamMessage'],
+    code: `
+await new StreamProducer(client, { prefix }).publish('sales', { quantity: '3' });
+await new StreamProducer(client, { prefix }).publish('sales', { quantity: '4' });
+let seen = 0;
+const consumer = new StreamConsumer(client, {
+  prefix,
+  stream: 'sales',
+  group: 'smoke',
+  initialState: { sold: 0 },
+  handler: async (message, tx) => {
+    tx.state.sold += Number(message.fields.quantity);
+    seen += 1;
+  },
+});
+await consumer.start();
+const until = Date.now() + 10_000;
+while (seen < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+await consumer.stop();
+assert(seen === 2, 'both messages were handled');
+assert(JSON.stringify(consumer.state) === '{"sold":7}', 'the state was committed');
+`,
+    typed: `
+const options: StreamConsumerOptions<{ sold: number }> = { prefix, stream: 's', group: 'g', initialState: { sold: 0 }, handler: async (m: StreamMessage) => void m };
+void options;
+`,
+  },
 };
 
 /** One entry of {@link SMOKE}. */

@@ -88,6 +88,9 @@ function mapScriptError(error: unknown, errors: ScriptErrorMap): unknown {
   if (!match || match[1] === 'ERR' || match[1] === 'NOSCRIPT' || match[1] === 'WRONGTYPE' || match[1] === 'BUSY') {
     return error;
   }
+  // An error raised by a redis.call inside the script (NOGROUP, OOM, ...) carries the script's
+  // location; a business error from redis.error_reply does not.
+  if (/@user_script|script: [0-9a-f]{40}/.test(message)) return error;
   const [, code = '', detail = ''] = match;
   const build = errors[code];
   if (build) return build(detail);

@@ -115,3 +115,26 @@ describe('normalizeReply', () => {
     expect(normalizeReply([Buffer.from('a'), [Buffer.from('b'), 2], null])).toEqual(['a', ['b', 2], null]);
   });
 });
+
+describe('defineScript error mapping', () => {
+  let client: TestClient;
+  beforeAll(async () => {
+    client = await connect('standalone');
+  });
+  afterAll(async () => {
+    await client.close();
+  });
+
+  it('keeps a server error raised inside the script (not a business code) as it is', async () => {
+    const xgroup = defineScript({
+      name: 'test.nogroup',
+      keys: ['s'],
+      source: `return redis.call('XREADGROUP', 'GROUP', 'nope', 'c', 'COUNT', 1, 'STREAMS', KEYS[1], '>')`,
+    });
+    const ks = keyspace(uniquePrefix(), 'test', 'nogroup');
+    await client.xAdd(ks.key('s'), '*', { a: '1' });
+    const error = await xgroup.run(client, [ks.key('s')]).catch((e: unknown) => e);
+    expect(XRedisError.isInstance(error)).toBe(false);
+    expect(String((error as Error).message)).toMatch(/^NOGROUP/);
+  });
+});

@@ -1,0 +1,69 @@
+import { assertName, defineScript, type RedisClientLike } from '@x/redis-core';
+import { DEFAULT_PREFIX, DEFAULT_SPACE, streamSpace, type StreamSpace } from './keys';
+import { ERRORS } from './lua';
+import { flattenFields, type StreamFields } from './message';
+
+/**
+ * Appends one entry to a stream.
+ *
+ * KEYS: stream
+ * ARGV: f1, v1, f2, v2, ...
+ * Reply: the new entry's ID.
+ */
+const publishScript = defineScript({
+  name: 'streams.publish',
+  keys: ['stream'],
+  errors: ERRORS,
+  source: `if #ARGV == 0 or #ARGV % 2 == 1 then return redis.error_reply('INVALID_ARGUMENT fields must come in name/value pairs') end
+return redis.call('XADD', KEYS[1], '*', unpack(ARGV))`,
+});
+
+/**
+ * Options of a {@link StreamProducer}.
+ *
+ * @example
+ * const producer = new StreamProducer(client, { prefix: 'shop', space: 'orders' });
+ */
+export interface StreamProducerOptions {
+  /**
+   * Prefix of every key.
+   * @default 'x'
+   */
+  prefix?: string;
+  /**
+   * The space (hash tag) the streams live in: use the consumer's space.
+   * @default 'default'
+   */
+  space?: string;
+}
+
+/**
+ * Publishes messages to streams of one space, with the key naming the consumers read.
+ *
+ * @example
+ * const producer = new StreamProducer(client);
+ * const id = await producer.publish('sales', { sku: 'A1', quantity: '3' });
+ */
+export class StreamProducer {
+  readonly #client: RedisClientLike;
+  readonly #space: StreamSpace;
+
+  constructor(client: RedisClientLike, options: StreamProducerOptions = {}) {
+    this.#client = client;
+    this.#space = streamSpace(options.prefix ?? DEFAULT_PREFIX, options.space ?? DEFAULT_SPACE);
+  }
+
+  /**
+   * Appends `fields` to `stream` in one round trip and returns the entry's ID. Nothing is
+   * trimmed. Rejects with `InvalidArgumentError` (before sending anything) for an empty stream
+   * name, no fields, or a value that is not a string.
+   *
+   * @example
+   * await producer.publish('sales', { sku: 'A1', quantity: '3' });
+   */
+  async publish(stream: string, fields: StreamFields): Promise<string> {
+    assertName('stream', stream);
+    const flat = flattenFields(fields);
+    return String(await publishScript.run(this.#client, [this.#space.stream(stream)], flat));
+  }
+}
