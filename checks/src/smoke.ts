@@ -130,6 +130,27 @@ const options: StreamConsumerOptions<{ sold: number }> = { prefix, stream: 's', 
 void options;
 `,
   },
+  '@x/quota': {
+    imports: ['Quota'],
+    types: ['QuotaState', 'ConsumeResult'],
+    code: `
+const quota = new Quota(client, { prefix });
+await quota.topUp('wallet', 10);
+const r = await quota.tryConsume('wallet', 4, { idempotencyKey: 'req-1' });
+const replay = await quota.tryConsume('wallet', 4, { idempotencyKey: 'req-1' });
+assert(r.applied === true && replay.remaining === r.remaining, 'consumed once, the replay answered the same');
+const tooMuch = await quota.tryConsume('wallet', 100);
+assert(tooMuch.applied === false, 'not enough quota is applied: false');
+const state = await quota.getState('wallet');
+assert(state.available === 6, 'six units are left');
+`,
+    typed: `
+const typedState: Promise<QuotaState> = quota.getState('wallet');
+const typedResult: Promise<ConsumeResult> = quota.tryConsume('wallet', 1);
+void typedState;
+void typedResult;
+`,
+  },
 };
 
 /** One entry of {@link SMOKE}. */
