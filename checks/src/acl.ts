@@ -66,7 +66,7 @@ export const ACL_SUITE_EXCEPTIONS: Record<string, { testOnlyCommands?: string; n
   },
   '@x/quota': {
     // "Nothing was written" checks list the keys under the test's prefix; one test reads a hash's size.
-    testOnlyCommands: '+keys +hlen',
+    testOnlyCommands: '+keys +hlen +exists',
   },
   '@x/streams': {
     // The tests read and seed raw state on their own client to check what a commit wrote.
