@@ -88,12 +88,15 @@ function mapScriptError(error: unknown, errors: ScriptErrorMap): unknown {
   if (!match || match[1] === 'ERR' || match[1] === 'NOSCRIPT' || match[1] === 'WRONGTYPE' || match[1] === 'BUSY') {
     return error;
   }
-  // An error raised by a redis.call inside the script (NOGROUP, OOM, ...) carries the script's
-  // location; a business error from redis.error_reply does not.
-  if (/@user_script|script: [0-9a-f]{40}/.test(message)) return error;
-  const [, code = '', detail = ''] = match;
+  // Redis appends the script's location to errors raised inside it (a failing redis.call, or a
+  // Lua error({err=...}) from a nested function), not to a top-level redis.error_reply.
+  const located = /(?:^|\s)script: [0-9a-f]{40}|@user_script/.test(message);
+  const [, code = '', rawDetail = ''] = match;
+  const detail = located ? rawDetail.replace(/\s*script: [0-9a-f]{40}.*$/s, '') : rawDetail;
   const build = errors[code];
   if (build) return build(detail);
+  // A code the script did not declare, with a location, is the server's own (NOGROUP, OOM, ...).
+  if (located) return error;
   if (/^(MOVED|ASK|CROSSSLOT|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOPERM|OOM|NOAUTH)$/.test(code)) {
     return error;
   }

@@ -138,3 +138,25 @@ describe('defineScript error mapping', () => {
     expect(String((error as Error).message)).toMatch(/^NOGROUP/);
   });
 });
+
+describe('defineScript errors raised in nested Lua functions', () => {
+  let client: TestClient;
+  beforeAll(async () => {
+    client = await connect('standalone');
+  });
+  afterAll(async () => {
+    await client.close();
+  });
+
+  it('maps a declared code raised with error({err=...}) and drops the location from the detail', async () => {
+    const nested = defineScript({
+      name: 'test.nested',
+      keys: ['a'],
+      source: `local function check() error({ err = 'NOT_HELD deep inside' }) end check() return 1`,
+      errors: { NOT_HELD: (detail) => new NotHeldError(detail) },
+    });
+    const error = await nested.run(client, [keyspace(uniquePrefix(), 'test', 'n').key('a')]).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotHeldError);
+    expect((error as NotHeldError).message).toBe('deep inside');
+  });
+});
