@@ -151,6 +151,53 @@ void typedState;
 void typedResult;
 `,
   },
+  '@x/semaphore': {
+    imports: ['Semaphore'],
+    types: ['Permit', 'PermitHolder', 'SemaphoreCreateOptions'],
+    code: `
+const pool = await Semaphore.create(client, 'smoke', { limit: 2, prefix });
+const permit = await pool.acquire({ permits: 2, timeoutMs: 1_000 });
+assert(permit.fence > 0 && permit.permits === 2, 'a permit of 2 with a fence');
+assert((await pool.tryAcquire()) === null, 'no permit left');
+await permit.release();
+assert((await pool.available()) === 2, 'both permits are back');
+await pool.destroy();
+`,
+    typed: `
+const options: SemaphoreCreateOptions = { limit: 1, prefix };
+const typedPermit: Permit = permit;
+const holders: Promise<PermitHolder[]> = (await Semaphore.create(client, 'typed', options)).holders();
+void typedPermit;
+void holders;
+`,
+  },
+  '@x/event': {
+    imports: ['AutoResetEvent', 'ManualResetEvent', 'CountDownLatch'],
+    types: ['EventOptions', 'EventWaitOptions', 'CountDownLatchOptions'],
+    code: `
+const done = new AutoResetEvent(client, 'done', { prefix });
+await done.set();
+assert((await done.pending()) === 1, 'the signal is kept while nobody waits');
+await done.wait({ timeoutMs: 1_000 });
+assert((await done.pending()) === 0, 'the wait consumed it');
+const ready = new ManualResetEvent(client, 'ready', { prefix });
+const waiting = ready.wait({ timeoutMs: 5_000 });
+await ready.set();
+await waiting;
+const latch = new CountDownLatch(client, 'latch', { count: 2, prefix });
+assert((await latch.countDown()) === 1, 'one left');
+assert((await latch.countDown(5)) === 0, 'never below zero');
+await latch.wait({ timeoutMs: 1_000 });
+`,
+    typed: `
+const options: EventOptions = { prefix };
+const waitOptions: EventWaitOptions = { timeoutMs: 1 };
+const latchOptions: CountDownLatchOptions = { count: 1, prefix };
+void options;
+void waitOptions;
+void latchOptions;
+`,
+  },
 };
 
 /** One entry of {@link SMOKE}. */

@@ -1,1 +1,6 @@
-export {};
+export { AutoResetEvent } from './auto-reset-event';
+export { ManualResetEvent } from './manual-reset-event';
+export { CountDownLatch, type CountDownLatchOptions } from './count-down-latch';
+export type { EventOptions, EventWaitOptions } from './options';
+export { EventTimeoutError } from './errors';
+export { InvalidArgumentError, XRedisError } from '@x/redis-core';

@@ -46,19 +46,24 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
   signal?.throwIfAborted();
   const startedAt = performance.now();
   // The uncontended case costs one round trip: attempt before subscribing. Only when that fails
-  // do we subscribe, and then attempt again, so a wake-up sent in between cannot be missed.
-  let first: Attempt<T>;
-  try {
-    first = await spec.attempt();
-  } catch (error) {
-    await spec.cancel?.().catch(() => undefined);
-    throw error;
+  // do we subscribe, and then attempt again, so a wake-up sent in between cannot be missed. When
+  // the channel is subscribed already (another waiter, or a lingering subscription), listening
+  // costs nothing and the first attempt is the one after it.
+  const bus = WakeBus.for(spec.client);
+  if (!bus.isSubscribed(spec.channel)) {
+    let first: Attempt<T>;
+    try {
+      first = await spec.attempt();
+    } catch (error) {
+      await spec.cancel?.().catch(() => undefined);
+      throw error;
+    }
+    if ('done' in first) return first.done;
   }
-  if ('done' in first) return first.done;
   let handed: { value: T } | undefined;
   let woken = false;
   let notify: (() => void) | undefined;
-  const stop = await WakeBus.for(spec.client).listen(spec.channel, spec.target, (payload) => {
+  const stop = await bus.listen(spec.channel, spec.target, (payload) => {
     if (payload !== null && spec.onWake && !handed) {
       // A payload that cannot be read is only a reason to re-check.
       let value: T | undefined;

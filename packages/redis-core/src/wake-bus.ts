@@ -16,6 +16,8 @@ interface ChannelEntry {
   ready: Promise<void>;
   /** Pending unsubscribe of a channel nobody listens to any more. */
   linger?: NodeJS.Timeout | undefined;
+  /** The subscription is active. */
+  subscribed?: boolean;
 }
 
 /**
@@ -73,6 +75,11 @@ export class WakeBus {
     return n;
   }
 
+  /** Whether `channel` is subscribed now (it has listeners, or lingers after its last one left). */
+  isSubscribed(channel: string): boolean {
+    return this.#channels.get(channel)?.subscribed === true;
+  }
+
   /**
    * Calls `listener` with the payload of every message on `channel` addressed to `target` (and
    * with `null` after a reconnect). Resolves once the subscription is active, so a script run
@@ -82,10 +89,15 @@ export class WakeBus {
     let entry = this.#channels.get(channel);
     if (!entry) {
       const created: ChannelEntry = { byTarget: new Map(), size: 0, ready: Promise.resolve() };
-      created.ready = this.#subscribe(channel).catch((error: unknown) => {
-        if (this.#channels.get(channel) === created) this.#channels.delete(channel);
-        throw error;
-      });
+      created.ready = this.#subscribe(channel).then(
+        () => {
+          created.subscribed = true;
+        },
+        (error: unknown) => {
+          if (this.#channels.get(channel) === created) this.#channels.delete(channel);
+          throw error;
+        },
+      );
       this.#channels.set(channel, created);
       entry = created;
     }

@@ -1,1 +1,17 @@
-export {};
+export {
+  Semaphore,
+  type SemaphoreCreateOptions,
+  type SemaphoreAttachOptions,
+  type SemaphoreAcquireOptions,
+  type SemaphoreTryAcquireOptions,
+  type Permit,
+  type PermitHolder,
+} from './semaphore';
+export {
+  SemaphoreTimeoutError,
+  SemaphoreLimitMismatchError,
+  SemaphoreNotFoundError,
+  PermitNotHeldError,
+  SemaphoreClosedError,
+} from './errors';
+export { InvalidArgumentError, XRedisError } from '@x/redis-core';
