@@ -56,7 +56,7 @@ export function aclArgs(rule: string, prefix: string): string[] {
  */
 export const ACL_SUITE_EXCEPTIONS: Record<string, { testOnlyCommands?: string; needsAdmin?: Record<string, string> }> = {
   '@x/redis-core': {
-    testOnlyCommands: '+set +get +incr +hset',
+    testOnlyCommands: '+set +get +incr +hset +xadd +xreadgroup',
     needsAdmin: {
       'defineScript on standalone computes the SHA1 locally, as the server does': 'SCRIPT LOAD on its own client',
       'defineScript on standalone falls back to EVAL when the script cache was flushed, and caches it again': 'SCRIPT FLUSH on its own client',
