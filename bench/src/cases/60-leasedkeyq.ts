@@ -98,7 +98,7 @@ const benchCase: BenchCase = {
             const { lease } = await q.get();
             await q.ack(lease);
           },
-          { iterations: 10_000, concurrency: 64, note: 'one item = 3 scripts; slowed by the harness MONITOR' },
+          { iterations: 10_000, concurrency: 64, note: 'one item = 3 scripts' },
         ),
       );
       results.push(

@@ -468,9 +468,9 @@ export class LeasedKeyQueue<T = unknown> {
       if (!('done' in result)) throw timeoutError();
       reply = result.done;
     } else {
-      // waitFor attempts once before it subscribes (an item that is there costs one round trip and
-      // no registration), then subscribes and attempts again, registering from then on.
-      let attempts = 0;
+      // waitFor may attempt once before it subscribes (an item that is there costs one round trip
+      // and no registration); attempts made while listening register this waiter.
+      let registered = false;
       const closing = this.#closing.signal;
       reply = await waitFor<unknown[]>({
         client: this.#client,
@@ -478,11 +478,14 @@ export class LeasedKeyQueue<T = unknown> {
         target,
         timeoutMs,
         signal: signal ? AbortSignal.any([signal, closing]) : closing,
-        attempt: () => once(attempts++ > 0),
+        attempt: (listening) => {
+          registered ||= listening;
+          return once(listening);
+        },
         ...(key === undefined
           ? {
               cancel: async () => {
-                if (attempts > 1) await leaveScript.run(this.#client, this.#keys, [channel, target]);
+                if (registered) await leaveScript.run(this.#client, this.#keys, [channel, target]);
               },
             }
           : {}),

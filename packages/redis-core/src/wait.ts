@@ -14,9 +14,10 @@ export interface WaitSpec<T> {
   /**
    * One round trip: take the thing if it can be had (registering as a waiter if the primitive
    * queues), else say when to re-check at the latest (bounded by the holder's lease), in case
-   * a wake-up message is lost.
+   * a wake-up message is lost. `listening` is false for the attempt made before subscribing
+   * (a primitive that addresses wake-ups should not register a waiter then), true afterwards.
    */
-  attempt(): Promise<Attempt<T>>;
+  attempt(listening: boolean): Promise<Attempt<T>>;
   /** Reads a wake-up payload: the result when the thing was handed over in it, else undefined. */
   onWake?(payload: string): T | undefined;
   /** Undoes a cancelled wait: leaves the queue, gives back a grant that was in flight. */
@@ -53,7 +54,7 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
   if (!bus.isSubscribed(spec.channel)) {
     let first: Attempt<T>;
     try {
-      first = await spec.attempt();
+      first = await spec.attempt(false);
     } catch (error) {
       await spec.cancel?.().catch(() => undefined);
       throw error;
@@ -91,7 +92,7 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
       woken = false;
       let result: Attempt<T>;
       try {
-        result = await spec.attempt();
+        result = await spec.attempt(true);
       } catch (error) {
         return await giveUp(error);
       }
