@@ -1,3 +1,4 @@
+export { until } from '@x/testing';
 import { createClient } from 'redis';
 import { adminUrl, clusterNodes, connect, type Target, type TestClient } from '@x/testing';
 
@@ -23,15 +24,6 @@ export function gate<T = void>(): { promise: Promise<T>; open(value: T): void } 
   let open!: (value: T) => void;
   const promise = new Promise<T>((resolve) => (open = resolve));
   return { promise, open };
-}
-
-/** Resolves once `condition()` is true; rejects after `timeoutMs` (a guard against hangs only). */
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /**

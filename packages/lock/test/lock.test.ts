@@ -1,23 +1,8 @@
-import { TARGETS, connect, connectionCount, onEveryNode, spawnWorker, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, connectionCount, onEveryNode, settle, spawnWorker, uniquePrefix, until, type TestClient } from '@x/testing';
 import { WakeBus, keyspace } from '@x/redis-core';
 import { InvalidArgumentError, Lock, LockNotHeldError, LockTimeoutError, type LockHandle } from '../src';
 
 const fixture = require.resolve('./fixtures/contender.cjs');
-
-function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.each(TARGETS)('Lock on %s', (target) => {
   let client: TestClient;

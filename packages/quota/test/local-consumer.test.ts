@@ -1,15 +1,7 @@
 import { WakeBus } from '@x/redis-core';
-import { TARGETS, connect, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, uniquePrefix, until, type TestClient } from '@x/testing';
 import { ConsumerClosedError, InvalidArgumentError, Quota } from '../src';
 import { balances, expectBalanced, sleep } from './helpers';
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached in time');
-    await sleep(10);
-  }
-}
 
 describe.each(TARGETS)('Quota.localConsumer on %s', (target) => {
   let client: TestClient;

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { TARGETS, connect, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, uniquePrefix, type TestClient, until } from '@x/testing';
 import { GrantQueue, WakeBus, keyspace } from '@x/redis-core';
 import { InvalidArgumentError, Semaphore, type Permit } from '../src';
 
@@ -22,14 +22,6 @@ interface Waiting {
   permits: number;
   outcome: Promise<{ ok: true; permit: Permit } | { ok: false; error: unknown }>;
   controller: AbortController;
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 describe.each(TARGETS)('Semaphore against an in-memory model on %s', (target) => {

@@ -1,4 +1,4 @@
-import { TARGETS, connect, connectionCount, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, connectionCount, uniquePrefix, type TestClient, settle, until } from '@x/testing';
 import { GrantQueue, WakeBus, keyspace } from '@x/redis-core';
 import {
   InvalidArgumentError,
@@ -13,21 +13,6 @@ import {
 import { semaphoreScripts } from '../src/scripts';
 
 const SUFFIXES = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'];
-
-function settle<T>(p: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return p.then(
-    (value) => ({ ok: true as const, value }),
-    (error: unknown) => ({ ok: false as const, error }),
-  );
-}
-
-async function until(check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.each(TARGETS)('Semaphore on %s', (target) => {
   let client: TestClient;

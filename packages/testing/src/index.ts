@@ -14,3 +14,4 @@ export {
 } from './clients';
 export { spawnWorker, type Worker } from './crash';
 export { freePort } from './process';
+export { settle, until, type Settled } from './eventually';
