@@ -3,49 +3,10 @@ import { Lock } from '@x/lock';
 import IORedis from 'ioredis';
 import Redlock from 'redlock';
 import { Mutex } from 'redis-semaphore';
-import type { BenchCase, BenchContext, Result } from '../harness';
+import type { BenchCase, Result } from '../harness';
+import { handOff, type Contender } from '../hand-off';
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-interface Contender {
-  acquire(): Promise<() => Promise<void>>;
-}
-
-/**
- * 20 contenders on one name, each acquiring, holding for no time, releasing, until `grants`
- * grants were made. The latency recorded is the gap from one holder's release call to the next
- * holder's grant.
- */
-async function handOff(ctx: BenchContext, label: string, contenders: Contender[], grants: number, baseline = false, note?: string): Promise<Result> {
-  const run = async (count: number) => {
-    const gaps: number[] = [];
-    let releasedAt: number | undefined;
-    let made = 0;
-    const started = performance.now();
-    await Promise.all(
-      contenders.map(async (c) => {
-        while (made < count) {
-          const release = await c.acquire();
-          if (releasedAt !== undefined) gaps.push(performance.now() - releasedAt);
-          made += 1;
-          releasedAt = performance.now();
-          await release();
-        }
-      }),
-    );
-    return { gaps, made, elapsedMs: performance.now() - started };
-  };
-  const timed = await run(grants);
-  // Round trips are counted in a short pass of their own (MONITOR slows the server).
-  await ctx.commands();
-  const counted = await run(Math.max(20, Math.floor(grants / 5)));
-  const commands = await ctx.commands();
-  const r = ctx.record(label, timed.gaps, { elapsedMs: timed.elapsedMs, baseline, ...(note ? { note } : {}) });
-  // ops/s here is grants per second; round trips per grant.
-  r.opsPerSec = timed.made / (timed.elapsedMs / 1000);
-  r.roundTripsPerOp = commands / counted.made;
-  return r;
-}
 
 const benchCase: BenchCase = {
   name: '@x/lock: uncontended acquire+release, and 20-way contended hand-off',
@@ -120,7 +81,7 @@ const benchCase: BenchCase = {
         return { acquire: async () => { await m.acquire(); return () => m.release(); } };
       });
       const contended: Result[] = [];
-      contended.push(await handOff(ctx, 'raw SET NX PX, retry every 1 ms', raw, 1_000, true));
+      contended.push(await handOff(ctx, 'raw SET NX PX, retry every 1 ms', raw, 1_000, { baseline: true }));
       contended.push(await handOff(ctx, '@x/lock acquire (push hand-off)', ours, 1_000));
       contended.push(await handOff(ctx, 'redis-semaphore Mutex (polls every 10 ms)', mutexes, 300));
       contended.push(await handOff(ctx, 'redlock (retry 200 ms + jitter, retryCount -1)', redlocks, 60));

@@ -3,51 +3,10 @@ import { Semaphore } from '@x/semaphore';
 import IORedis from 'ioredis';
 import { Semaphore as RedisSemaphore } from 'redis-semaphore';
 import type { BenchCase, BenchContext, Result } from '../harness';
+import { handOff, type Contender } from '../hand-off';
 
 const LIMIT = 5;
 const WORKERS = 20;
-
-interface Worker {
-  acquire(): Promise<() => Promise<void>>;
-}
-
-/**
- * 20 workers on a 5-permit semaphore, each acquiring one permit, holding it for no time and
- * releasing, until `grants` grants were made. Grants beyond the first five are each made possible
- * by one release; with FIFO hand-over the n-th of them follows the n-th release, and the latency
- * recorded is that gap (release call → next grant).
- */
-async function handOff(ctx: BenchContext, label: string, workers: Worker[], grants: number, baseline = false, note?: string): Promise<Result> {
-  const run = async (count: number) => {
-    const gaps: number[] = [];
-    const releases: number[] = [];
-    let made = 0;
-    const started = performance.now();
-    await Promise.all(
-      workers.map(async (w) => {
-        while (made < count) {
-          const release = await w.acquire();
-          const at = performance.now();
-          const freedBy = releases[made - LIMIT];
-          if (freedBy !== undefined) gaps.push(at - freedBy);
-          made += 1;
-          releases.push(performance.now());
-          await release();
-        }
-      }),
-    );
-    return { gaps, made, elapsedMs: performance.now() - started };
-  };
-  const timed = await run(grants);
-  // Round trips are counted in a short pass of their own (MONITOR slows the server).
-  await ctx.commands();
-  const counted = await run(Math.max(40, Math.floor(grants / 5)));
-  const commands = await ctx.commands();
-  const r = ctx.record(label, timed.gaps, { elapsedMs: timed.elapsedMs, baseline, ...(note ? { note } : {}) });
-  r.opsPerSec = timed.made / (timed.elapsedMs / 1000);
-  r.roundTripsPerOp = commands / counted.made;
-  return r;
-}
 
 const benchCase: BenchCase = {
   name: '@x/semaphore: uncontended acquire+release, and 5-permit/20-worker hand-off',
@@ -93,27 +52,27 @@ const benchCase: BenchCase = {
       await client.del('bench:raw:tokens');
       await client.rPush('bench:raw:tokens', Array.from({ length: LIMIT }, (_, i) => `t${i}`));
       for (let i = 0; i < WORKERS; i++) blocking.push(await ctx.client());
-      const raw: Worker[] = blocking.map((conn) => ({
+      const raw: Contender[] = blocking.map((conn) => ({
         async acquire() {
           const popped = await conn.blPop('bench:raw:tokens', 0);
           return async () => void (await client.rPush('bench:raw:tokens', popped!.element));
         },
       }));
       const contended = await Semaphore.create(client, 'contended', { limit: LIMIT, prefix: 'bench' });
-      const ours: Worker[] = Array.from({ length: WORKERS }, () => ({
+      const ours: Contender[] = Array.from({ length: WORKERS }, () => ({
         acquire: async () => {
           const permit = await contended.acquire();
           return () => permit.release();
         },
       }));
-      const peers: Worker[] = Array.from({ length: WORKERS }, () => {
+      const peers: Contender[] = Array.from({ length: WORKERS }, () => {
         const s = new RedisSemaphore(io, 'bench:peer:contended', LIMIT, { acquireTimeout: 600_000 });
         return { acquire: async () => { await s.acquire(); return () => s.release(); } };
       });
       const handOffs: Result[] = [];
-      handOffs.push(await handOff(ctx, 'raw BLPOP/RPUSH token list (20 blocked connections)', raw, 3_000, true));
-      handOffs.push(await handOff(ctx, '@x/semaphore acquire (push hand-off, 1 subscriber)', ours, 3_000));
-      handOffs.push(await handOff(ctx, 'redis-semaphore Semaphore (polls every 10 ms)', peers, 600));
+      handOffs.push(await handOff(ctx, 'raw BLPOP/RPUSH token list (20 blocked connections)', raw, 3_000, { permits: LIMIT, baseline: true }));
+      handOffs.push(await handOff(ctx, '@x/semaphore acquire (push hand-off, 1 subscriber)', ours, 3_000, { permits: LIMIT }));
+      handOffs.push(await handOff(ctx, 'redis-semaphore Semaphore (polls every 10 ms)', peers, 600, { permits: LIMIT }));
       for (const r of handOffs) r.case = '@x/semaphore: 5 permits, 20 workers (latency = release → next grant; ops/s = grants/s; RT/op per grant)';
       await pool.destroy();
       await contended.destroy();
