@@ -25,15 +25,19 @@ local function gq_limit(arg)
   return nil
 end
 
+-- True once gq_reclaim found no holders key: nothing is held, whatever meta.used says (the
+-- holders may have expired with their keys), so the next grant starts the count afresh.
+local gq_fresh = false
+
 local function gq_used()
+  if gq_fresh then return 0 end
   return tonumber(redis.call('HGET', M, 'used') or '0')
 end
 
 -- Expired holders give their permits back. No holders key means nothing is held.
 local function gq_reclaim(now)
   if redis.call('EXISTS', H) == 0 then
-    redis.call('HDEL', M, 'used')
-    redis.call('DEL', G)
+    gq_fresh = true
     return
   end
   local expired = redis.call('ZRANGEBYSCORE', H, '-inf', now)
@@ -53,9 +57,17 @@ local function gq_grant(token, permits, ttl, now)
   local exp = now + ttl
   redis.call('ZADD', H, exp, token)
   redis.call('HSET', G, token, permits .. '|' .. int(fence))
-  redis.call('HINCRBY', M, 'used', permits)
-  keep_for(H, ttl)
-  keep_for(G, ttl)
+  if gq_fresh then
+    -- The first holder: the holders key is new, and grants left from expired keys are stale.
+    gq_fresh = false
+    redis.call('HSET', M, 'used', permits)
+    redis.call('PEXPIRE', H, ttl)
+    redis.call('PEXPIRE', G, ttl)
+  else
+    redis.call('HINCRBY', M, 'used', permits)
+    keep_for(H, ttl)
+    keep_for(G, ttl)
+  end
   keep_for(M, ttl)
   return fence, exp
 end
@@ -123,13 +135,17 @@ end
 if permits > limit then return redis.error_reply('INVALID_ARGUMENT permits exceed the limit of ' .. limit) end
 local now = now_ms()
 gq_reclaim(now)
-gq_promote(limit, now, channel)
-local held = redis.call('ZSCORE', H, token)
+local waiting = redis.call('LLEN', Q)
+if waiting > 0 then
+  gq_promote(limit, now, channel)
+  waiting = redis.call('LLEN', Q)
+end
+local held = (not gq_fresh) and redis.call('ZSCORE', H, token)
 if held then
   return {2, string.match(redis.call('HGET', G, token), '|(%d+)$'), int(tonumber(held))}
 end
-local queued = redis.call('HEXISTS', W, token) == 1
-if not queued and redis.call('LLEN', Q) == 0 and gq_used() + permits <= limit then
+local queued = waiting > 0 and redis.call('HEXISTS', W, token) == 1
+if not queued and waiting == 0 and gq_used() + permits <= limit then
   local fence, exp = gq_grant(token, permits, ttl, now)
   return {1, int(fence), int(exp)}
 end
