@@ -17,15 +17,9 @@ local idem_ttl = num(ARGV[4], 0, MAX)
 if not idem_ttl then return invalid('idempotencyTtlMs must be an integer') end
 begin()
 if idem_ttl > 0 then
-  local rec = redis.call('GET', KEYS[8])
-  if rec then
-    local kind, a, applied, remaining, op = string.match(rec, '^(%a+)|(%d+)|(%d)|(%d+)|(.*)$')
-    if not kind then corrupt('idempotency record') end
-    if kind ~= 'consume' or num(a, 1, MAX) ~= amount then
-      return redis.error_reply('IDEMPOTENCY_CONFLICT the idempotency key was used for another request (' .. kind .. ' of ' .. a .. ')')
-    end
-    return { tonumber(applied), remaining, op }
-  end
+  local prior, conflict = replayed(KEYS[8], 'consume', amount)
+  if conflict then return conflict end
+  if prior then return { tonumber(prior[2]), prior[3], prior[4] } end
 end
 local applied = 0
 if S.available >= amount then
@@ -57,15 +51,9 @@ local idem_ttl = num(ARGV[4], 0, MAX)
 if not idem_ttl then return invalid('idempotencyTtlMs must be an integer') end
 begin()
 if idem_ttl > 0 then
-  local rec = redis.call('GET', KEYS[8])
-  if rec then
-    local kind, a, _, available, op = string.match(rec, '^(%a+)|(%d+)|(%d)|(%d+)|(.*)$')
-    if not kind then corrupt('idempotency record') end
-    if kind ~= 'topup' or num(a, 1, MAX) ~= amount then
-      return redis.error_reply('IDEMPOTENCY_CONFLICT the idempotency key was used for another request (' .. kind .. ' of ' .. a .. ')')
-    end
-    return { a, available, op }
-  end
+  local prior, conflict = replayed(KEYS[8], 'topup', amount)
+  if conflict then return conflict end
+  if prior then return { prior[1], prior[3], prior[4] } end
 end
 if S.supplied + amount > MAX then
   return invalid('topUp would take the total supplied (' .. int(S.supplied) .. ') past 2^53 - 1')

@@ -52,6 +52,20 @@ local function invalid(what)
   return redis.error_reply('INVALID_ARGUMENT ' .. what)
 end
 
+-- The answer stored by an earlier direct call (consume or topup) under its idempotency record:
+-- nil when there is none; the record's fields { amount, flag, balance, operationId } when it was
+-- the same request; and, second, an IDEMPOTENCY_CONFLICT reply to return when it was another.
+local function replayed(record_key, kind, amount)
+  local rec = redis.call('GET', record_key)
+  if not rec then return nil end
+  local k, a, flag, balance, op = string.match(rec, '^(%a+)|(%d+)|(%d)|(%d+)|(.*)$')
+  if not k then corrupt('idempotency record') end
+  if k ~= kind or num(a, 1, MAX) ~= amount then
+    return nil, redis.error_reply('IDEMPOTENCY_CONFLICT the idempotency key was used for another request (' .. k .. ' of ' .. a .. ')')
+  end
+  return { a, flag, balance, op }
+end
+
 -- State fields are written only by these scripts (with int()); a quick check is enough to notice a
 -- hand-edited value.
 local function field(v, name)
