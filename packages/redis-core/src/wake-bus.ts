@@ -26,6 +26,9 @@ interface ChannelEntry {
  */
 const LINGER_MS = 10_000;
 
+/** How long after a cluster node connection became ready its listeners re-check. */
+const RECHECK_AFTER_READY_MS = 50;
+
 const buses = new WeakMap<object, WakeBus>();
 
 /**
@@ -53,6 +56,17 @@ export class WakeBus {
   readonly #channels = new Map<string, ChannelEntry>();
   #connectedOnce = false;
   #ownsSubscriber = true;
+  #detach: (() => void) | undefined;
+  /** node-redis passes one info object per node connection: seen once, a later ready is a reconnect. */
+  readonly #readyNodes = new WeakSet<object>();
+  readonly #onNodeReady = (node: unknown): void => {
+    if (typeof node !== 'object' || node === null) return;
+    if (!this.#readyNodes.has(node)) {
+      this.#readyNodes.add(node);
+      return;
+    }
+    setTimeout(() => this.#recheckAll(), RECHECK_AFTER_READY_MS).unref();
+  };
 
   private constructor(client: RedisClientLike) {
     this.#client = client;
@@ -152,10 +166,15 @@ export class WakeBus {
     if (!this.#subscriber) {
       if (isCluster(this.#client)) {
         // A cluster client keeps its sharded pub/sub on connections of their own (one per shard),
-        // apart from its command connections: subscribing through it costs no duplicate.
+        // apart from its command connections: subscribing through it costs no duplicate. It
+        // resubscribes on its own after a reconnect and reports the connection ready again; then
+        // listeners re-check a little later, since a message sent while a shard was away is lost.
         this.#ownsSubscriber = false;
         this.#sharded = true;
-        this.#subscriber = Promise.resolve(this.#client as unknown as SubscriberLike);
+        const cluster = this.#client as unknown as SubscriberLike & { off?(event: string, listener: (node: unknown) => void): unknown };
+        cluster.on('node-ready', this.#onNodeReady);
+        this.#detach = () => cluster.off?.('node-ready', this.#onNodeReady);
+        this.#subscriber = Promise.resolve(cluster);
         return this.#subscriber;
       }
       const sub = this.#client.duplicate() as SubscriberLike;
@@ -221,6 +240,7 @@ export class WakeBus {
     if (!pending) return;
     const sub = await pending.catch(() => undefined);
     if (!sub) return;
+    bus.#detach?.();
     if (!bus.#ownsSubscriber) {
       for (const channel of channels) await bus.#unsubscribe(channel, sub).catch(() => undefined);
       return;
