@@ -60,8 +60,6 @@ export const ACL_SUITE_EXCEPTIONS: Record<string, { testOnlyCommands?: string; n
     needsAdmin: {
       'defineScript on standalone computes the SHA1 locally, as the server does': 'SCRIPT LOAD on its own client',
       'defineScript on standalone falls back to EVAL when the script cache was flushed, and caches it again': 'SCRIPT FLUSH on its own client',
-      'WakeBus on standalone re-subscribes after its connection is killed (and, standalone, tells listeners to re-check)':
-        "CLIENT KILL TYPE pubsub on its own connect('standalone') client (onEveryNode would use REDIS_ADMIN_URL)",
     },
   },
   '@x/quota': {

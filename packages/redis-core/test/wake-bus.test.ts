@@ -1,4 +1,4 @@
-import { TARGETS, connect, connectionCount, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, connectionCount, onEveryNode, uniquePrefix, type TestClient } from '@x/testing';
 import { LUA_HELPERS, WakeBus, defineScript, keyspace, waitFor } from '../src';
 
 // A gate: `open` sets a key and broadcasts a wake-up; `check` reads the key.
@@ -80,13 +80,7 @@ describe.each(TARGETS)('WakeBus on %s', (target) => {
     const bus = WakeBus.for(client);
     const stop = await bus.listen(ks.channel, 'me', (m) => got.push(m));
     // Kill every pub/sub connection on the server(s): ours is among them.
-    const admin = await connect('standalone');
-    try {
-      if (target === 'standalone') await admin.sendCommand(['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-      else await killPubsubOnCluster();
-    } finally {
-      await admin.close();
-    }
+    await onEveryNode(target, ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
     const until = Date.now() + 15_000;
     while (!got.includes(null) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     expect(got).toContain(null);
@@ -101,8 +95,3 @@ describe.each(TARGETS)('WakeBus on %s', (target) => {
     await stop();
   });
 });
-
-async function killPubsubOnCluster(): Promise<void> {
-  const { onEveryNode } = await import('@x/testing');
-  await onEveryNode('cluster', ['CLIENT', 'KILL', 'TYPE', 'pubsub']);
-}
