@@ -38,3 +38,8 @@ export class InvalidArgumentError extends XRedisError {
     super('INVALID_ARGUMENT', message, options);
   }
 }
+
+/** Whether `error` carries the same `code` as `like` (a primitive's error built for comparison). */
+export function sameCode(error: unknown, like: Error): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === (like as { code?: unknown }).code;
+}

@@ -6,7 +6,7 @@ import type { Keyspace } from './keyspace';
 import { LeaseKeeper, leaseDeadline } from './lease-keeper';
 import { defineScript, type ScriptErrorMap } from './script';
 import { waitFor } from './wait';
-import { InvalidArgumentError } from './errors';
+import { InvalidArgumentError, sameCode } from './errors';
 
 /** A grant as won: the lease it was granted with, and what the local deadline is counted from. */
 interface Won {
@@ -16,10 +16,6 @@ interface Won {
   sentAt: number;
   /** The lease's length as granted (shorter than the TTL for a hand-over). */
   firstTtlMs: number;
-}
-
-function isCode(error: unknown, like: Error): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: unknown }).code === (like as { code?: unknown }).code;
 }
 
 const KEY_SUFFIXES = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'] as const;
@@ -126,7 +122,7 @@ export class GrantQueue {
       const expiresAt = Number(await this.#scripts.extend.run(this.#client, this.#keys, [token, request.ttlMs]));
       return { fence: won.fence, expiresAt, sentAt, firstTtlMs: request.ttlMs };
     } catch (error) {
-      if (isCode(error, this.#options.notHeld(''))) return null;
+      if (sameCode(error, this.#options.notHeld(''))) return null;
       throw error;
     }
   }
@@ -203,7 +199,7 @@ export class GrantQueue {
       try {
         return await backend.extend(token, request.ttlMs);
       } catch (error) {
-        if (isCode(error, notHeld(''))) return null;
+        if (sameCode(error, notHeld(''))) return null;
         throw error;
       }
     };

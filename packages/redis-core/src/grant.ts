@@ -1,4 +1,5 @@
 import type { KeptLease } from './lease-keeper';
+import { sameCode } from './errors';
 import { assertDurationMs } from './validate';
 
 /** How a grant talks back to its queue; see {@link GrantQueue}. */
@@ -85,7 +86,7 @@ export class Grant {
     try {
       this.#expiresAt = await this.#backend.extend(this.token, ttlMs);
     } catch (error) {
-      if (isNotHeld(error, this.#backend)) {
+      if (sameCode(error, this.#backend.notHeld(''))) {
         this.#stop();
         this.lose('lease lost before extend');
       }
@@ -107,7 +108,7 @@ export class Grant {
     try {
       await this.#backend.release(this.token);
     } catch (error) {
-      if (isNotHeld(error, this.#backend)) this.lose('lease lost before release');
+      if (sameCode(error, this.#backend.notHeld(''))) this.lose('lease lost before release');
       throw error;
     }
     if (lost) throw lost;
@@ -120,13 +121,4 @@ export class Grant {
   #stop(): void {
     this.#kept?.stop();
   }
-}
-
-function isNotHeld(error: unknown, backend: GrantBackend): boolean {
-  const probe = backend.notHeld('');
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { code?: unknown }).code === (probe as { code?: unknown }).code
-  );
 }
