@@ -1,5 +1,8 @@
 import { InvalidArgumentError } from './errors';
 
+// With the `u` flag a surrogate pair is one code point, so only a lone surrogate is in `Cs`.
+const LONE_SURROGATE = /\p{Cs}/u;
+
 /** Longest resource name accepted, in UTF-8 bytes. */
 export const MAX_NAME_BYTES = 512;
 
@@ -41,7 +44,10 @@ export function assertTimeoutMs(value: unknown, label = 'timeoutMs'): number {
 }
 
 /**
- * Checks a resource name: a non-empty string of at most 512 UTF-8 bytes.
+ * Checks a resource name: a non-empty, well-formed UTF-16 string of at most 512 UTF-8 bytes.
+ *
+ * A lone surrogate (`'\uD800'`) is refused: UTF-8 encoding turns every lone surrogate into
+ * U+FFFD, so `'\uD800'` and `'\uDC00'` would name the same keys.
  *
  * @example
  * assertName('name', 'orders:42');
@@ -49,6 +55,9 @@ export function assertTimeoutMs(value: unknown, label = 'timeoutMs'): number {
 export function assertName(label: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
     throw new InvalidArgumentError(`${label} must be a non-empty string, got ${describe(value)}`);
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidArgumentError(`${label} must be well-formed UTF-16 (no lone surrogates), got ${describe(value)}`);
   }
   if (Buffer.byteLength(value, 'utf8') > MAX_NAME_BYTES) {
     throw new InvalidArgumentError(`${label} must be at most ${MAX_NAME_BYTES} bytes long`);

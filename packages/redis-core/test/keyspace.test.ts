@@ -23,6 +23,14 @@ describe('keyspace', () => {
     expect(() => keyspace(prefix, 'lock', 'n')).toThrow(InvalidArgumentError);
   });
 
+  it.each(['\uD800', '\uDC00', 'a\uD800b', 'a\uDFFF'])('refuses the name %j, which UTF-8 would turn into U+FFFD', (name) => {
+    expect(() => keyspace('x', 'lock', name)).toThrow(/well-formed UTF-16/);
+  });
+
+  it('accepts names with characters outside the BMP (surrogate pairs)', () => {
+    expect(keyspace('x', 'lock', 'order:\u{1F600}').key('state')).toBe('x:lock:{order:\u{1F600}}:state');
+  });
+
   it('accepts a name of exactly the maximum length', () => {
     expect(() => keyspace('x', 'lock', 'y'.repeat(MAX_NAME_BYTES))).not.toThrow();
   });
