@@ -200,12 +200,12 @@ function resolveIn(lock: Record<string, any>, from: string, dep: string): string
 }
 
 describe.each(packages.map((p) => [p.name, p] as const))('%s', (name, pkg) => {
-  it('packs its dist, package.json and README only', () => {
+  it('packs its dist, package.json, README and LICENSE only', () => {
     const f = packFigures.get(name)!;
-    for (const needed of ['package.json', 'README.md', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts']) {
+    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.mjs', 'dist/index.d.ts', 'dist/index.d.mts']) {
       expect({ file: needed, packed: f.paths.includes(needed) }).toEqual({ file: needed, packed: true });
     }
-    expect(f.paths.filter((p) => !/^(package\.json|README\.md|LICENSE(\.md)?|CHANGELOG\.md|dist\/.*)$/.test(p))).toEqual([]);
+    expect(f.paths.filter((p) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.*)$/.test(p))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(pkg.dir, 'package.json'), 'utf8'));
     expect(manifest.peerDependencies?.redis).toBeDefined();
     expect(manifest.dependencies?.redis).toBeUndefined();
