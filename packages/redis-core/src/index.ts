@@ -19,3 +19,13 @@ export { LeaseKeeper, leaseDeadline, type LeaseSpec, type KeptLease } from './le
 export { GrantQueue, type GrantQueueOptions, type GrantRequest, type GrantHolder } from './grant-queue';
 export { Grant, type GrantBackend } from './grant';
 export { GRANT_QUEUE_LUA } from './grant-queue-lua';
+export {
+  operation,
+  pointEvent,
+  tracingChannels,
+  type Operation,
+  type OperationSpec,
+  type OperationContext,
+  type Outcome,
+  type PointEvent,
+} from './tracing';
