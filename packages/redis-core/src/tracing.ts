@@ -45,6 +45,8 @@ export interface OperationSpec<T> {
   fields?: (result: T) => Record<string, unknown>;
   /** Error codes that mean `timed-out`, `refused` or `fenced` rather than `failed`. */
   errors?: Partial<Record<string, Outcome>>;
+  /** The operation waits (for a signal, a grant): its duration is also its `waitMs`. */
+  waits?: boolean;
 }
 
 /** A traced public operation of one package: see {@link operation}. */
@@ -52,7 +54,7 @@ export interface Operation<T> {
   /** The tracing channel's name, `x:<package>:<operation>`. */
   readonly channel: string;
   /** Runs `fn`, traced when somebody subscribes, and costs one property read when nobody does. */
-  trace(resource: string, fn: () => Promise<T>, fields?: Record<string, unknown>): Promise<T>;
+  trace<R extends T>(resource: string, fn: () => Promise<R>, fields?: Record<string, unknown>): Promise<R>;
 }
 
 const defined = new Set<string>();
@@ -75,7 +77,7 @@ export function operation<T>(pkg: string, op: string, spec: OperationSpec<T> = {
   const traced = tracingChannel<unknown, OperationContext>(name);
   return {
     channel: name,
-    trace(resource, fn, fields) {
+    trace<R extends T>(resource: string, fn: () => Promise<R>, fields?: Record<string, unknown>): Promise<R> {
       if (!traced.hasSubscribers) return fn();
       const context: OperationContext = { package: pkg, operation: op, resource, script: spec.script, ...fields };
       const started = performance.now();
@@ -84,11 +86,13 @@ export function operation<T>(pkg: string, op: string, spec: OperationSpec<T> = {
           const result = await fn();
           const durationMs = performance.now() - started;
           context.durationMs = durationMs;
+          if (spec.waits) context.waitMs = durationMs;
           context.outcome = spec.outcome?.(result, durationMs) ?? 'ok';
           if (spec.fields) Object.assign(context, spec.fields(result));
           return result;
         } catch (error) {
           context.durationMs = performance.now() - started;
+          if (spec.waits) context.waitMs = context.durationMs;
           const code = (error as { code?: unknown } | null)?.code;
           context.outcome = (typeof code === 'string' && spec.errors?.[code]) || 'failed';
           throw error;

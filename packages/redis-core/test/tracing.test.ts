@@ -1,5 +1,12 @@
-import { channel, tracingChannel } from 'node:diagnostics_channel';
+import { channel, tracingChannel, type TracingChannelSubscribers } from 'node:diagnostics_channel';
 import { operation, pointEvent, tracingChannels, type OperationContext } from '../src';
+
+type Handlers = TracingChannelSubscribers<OperationContext>;
+const noop = (): void => undefined;
+/** Every tracing-channel event, with the ones a test watches filled in. */
+function handlersFor(some: Partial<Handlers>): Handlers {
+  return { start: noop, end: noop, asyncStart: noop, asyncEnd: noop, error: noop, ...some };
+}
 
 class Refused extends Error {
   readonly code = 'NOT_HELD';
@@ -20,11 +27,11 @@ describe('operation tracing', () => {
 
   it('gives subscribers one context with the resource, outcome, duration and result fields', async () => {
     const seen: Array<[string, OperationContext]> = [];
-    const handlers = {
-      start: (c: OperationContext) => seen.push(['start', { ...c }]),
-      asyncEnd: (c: OperationContext) => seen.push(['asyncEnd', c]),
-      error: (c: OperationContext) => seen.push(['error', c]),
-    };
+    const handlers = handlersFor({
+      start: (c) => void seen.push(['start', { ...c }]),
+      asyncEnd: (c) => void seen.push(['asyncEnd', c]),
+      error: (c) => void seen.push(['error', c]),
+    });
     const ch = tracingChannel<unknown, OperationContext>('x:test:take');
     ch.subscribe(handlers);
     try {
@@ -42,7 +49,7 @@ describe('operation tracing', () => {
 
   it('maps a declared error code to its outcome and anything else to failed, and rethrows', async () => {
     const ends: OperationContext[] = [];
-    const handlers = { asyncEnd: (c: OperationContext) => ends.push(c) };
+    const handlers = handlersFor({ asyncEnd: (c) => void ends.push(c) });
     const ch = tracingChannel<unknown, OperationContext>('x:test:take');
     ch.subscribe(handlers);
     try {
