@@ -2,6 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, LUA_HELPERS, defineScript, waitFor, type Keyspace, type RedisClientLike } from '@x/redis-core';
 import { EventTimeoutError } from './errors';
 import { eventSetup, waitOptions, type EventOptions, type EventWaitOptions } from './options';
+import { traced } from './tracing';
+
+const SET = { kind: 'auto-reset', script: 'auto-reset-event.set' };
+const WAIT = { kind: 'auto-reset', script: 'auto-reset-event.wait' };
 
 /**
  * KEYS (one hash tag):
@@ -204,7 +208,7 @@ export class AutoResetEvent {
    * const wokeSomebody = await done.set();
    */
   async set(): Promise<boolean> {
-    return Number(await scripts.set.run(this.#client, this.#keys, [this.#ttlArg, this.#ks.channel])) === 1;
+    return traced.set.trace(this.name, async () => Number(await scripts.set.run(this.#client, this.#keys, [this.#ttlArg, this.#ks.channel])) === 1, SET);
   }
 
   /**
@@ -216,6 +220,10 @@ export class AutoResetEvent {
    * await done.wait({ timeoutMs: 60_000, signal: AbortSignal.timeout(90_000) });
    */
   async wait(options: EventWaitOptions = {}): Promise<void> {
+    return traced.wait.trace(this.name, () => this.#wait(options), WAIT);
+  }
+
+  async #wait(options: EventWaitOptions): Promise<void> {
     const { timeoutMs, signal } = waitOptions(options);
     const token = randomUUID();
     await waitFor<true>({

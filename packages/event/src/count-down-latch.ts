@@ -10,6 +10,10 @@ import {
 } from '@x/redis-core';
 import { EventTimeoutError } from './errors';
 import { eventSetup, recheckMs, waitOptions, type EventOptions, type EventWaitOptions } from './options';
+import { traced } from './tracing';
+
+const COUNT_DOWN = { kind: 'latch', script: 'count-down-latch.countDown' };
+const WAIT = { kind: 'latch', script: 'count-down-latch.get' };
 
 /**
  * KEYS[1] state HASH: count. Every script starts the latch at ARGV[1] when it does not exist yet
@@ -112,7 +116,11 @@ export class CountDownLatch {
    */
   async countDown(n = 1): Promise<number> {
     assertInteger('n', n, 1);
-    return Number(await scripts.countDown.run(this.#client, this.#keys, [this.#count, n, this.#ttlArg, this.#ks.channel]));
+    return traced.countDown.trace(
+      this.name,
+      async () => Number(await scripts.countDown.run(this.#client, this.#keys, [this.#count, n, this.#ttlArg, this.#ks.channel])),
+      COUNT_DOWN,
+    );
   }
 
   /**
@@ -133,6 +141,10 @@ export class CountDownLatch {
    * await latch.wait({ timeoutMs: 30_000 });
    */
   async wait(options: EventWaitOptions = {}): Promise<void> {
+    return traced.wait.trace(this.name, () => this.#wait(options), WAIT);
+  }
+
+  async #wait(options: EventWaitOptions): Promise<void> {
     const { timeoutMs, signal } = waitOptions(options);
     await waitFor<true>({
       client: this.#client,

@@ -2,6 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, LUA_HELPERS, defineScript, waitFor, type Keyspace, type RedisClientLike } from '@x/redis-core';
 import { EventTimeoutError } from './errors';
 import { eventSetup, recheckMs, waitOptions, type EventOptions, type EventWaitOptions } from './options';
+import { traced } from './tracing';
+
+const SET = { kind: 'manual-reset', script: 'manual-reset-event.set' };
+const RESET = { kind: 'manual-reset', script: 'manual-reset-event.reset' };
+const WAIT = { kind: 'manual-reset', script: 'manual-reset-event.read' };
 
 /**
  * KEYS[1] state HASH: set (0|1), gen (the generation: bumped by each set() that found the event
@@ -86,7 +91,7 @@ export class ManualResetEvent {
    * await ready.set();
    */
   async set(): Promise<void> {
-    await scripts.set.run(this.#client, this.#keys, [this.#ttlArg, this.#ks.channel]);
+    await traced.set.trace(this.name, () => scripts.set.run(this.#client, this.#keys, [this.#ttlArg, this.#ks.channel]), SET);
   }
 
   /**
@@ -96,7 +101,7 @@ export class ManualResetEvent {
    * await ready.reset();
    */
   async reset(): Promise<void> {
-    await scripts.reset.run(this.#client, this.#keys, [this.#ttlArg]);
+    await traced.reset.trace(this.name, () => scripts.reset.run(this.#client, this.#keys, [this.#ttlArg]), RESET);
   }
 
   /**
@@ -118,6 +123,10 @@ export class ManualResetEvent {
    * await ready.wait({ timeoutMs: 30_000 });
    */
   async wait(options: EventWaitOptions = {}): Promise<void> {
+    return traced.wait.trace(this.name, () => this.#wait(options), WAIT);
+  }
+
+  async #wait(options: EventWaitOptions): Promise<void> {
     const { timeoutMs, signal } = waitOptions(options);
     let since: bigint | undefined;
     await waitFor<true>({

@@ -5,6 +5,7 @@ import { consumeScript, getStateScript, setAvailableScript, topUpScript } from '
 import { LocalConsumer, type LocalConsumerOptions } from './local-consumer';
 import { cancelScript, commitScript, reserveScript } from './reservations';
 import { resourceKeys, type ResourceKeys } from './resource';
+import { traced } from './tracing';
 import type { ChunkConsumeResult, ChunkLease, ChunkStatus, CommitResult, ConsumeResult, QuotaState, Reservation, TopUpResult } from './types';
 
 /**
@@ -183,6 +184,10 @@ export class Quota {
    * const { applied, remaining } = await quota.tryConsume('wallet:123', 5, { idempotencyKey: 'req-001' });
    */
   async tryConsume(resource: string, amount: number, options: IdempotencyOptions = {}): Promise<ConsumeResult> {
+    return traced.tryConsume.trace(resource, () => this.#tryConsume(resource, amount, options));
+  }
+
+  async #tryConsume(resource: string, amount: number, options: IdempotencyOptions = {}): Promise<ConsumeResult> {
     const keys = this.#keys(resource);
     assertAmount(amount);
     const key = optionalName('idempotencyKey', options.idempotencyKey);
@@ -203,6 +208,10 @@ export class Quota {
    * await quota.topUp('wallet:123', 100, { idempotencyKey: 'deposit-9' });
    */
   async topUp(resource: string, amount: number, options: IdempotencyOptions = {}): Promise<TopUpResult> {
+    return traced.topUp.trace(resource, () => this.#topUp(resource, amount, options));
+  }
+
+  async #topUp(resource: string, amount: number, options: IdempotencyOptions = {}): Promise<TopUpResult> {
     const keys = this.#keys(resource);
     assertAmount(amount);
     const key = optionalName('idempotencyKey', options.idempotencyKey);
@@ -222,6 +231,10 @@ export class Quota {
    * await quota.setAvailable('campaign:7', 10_000);
    */
   async setAvailable(resource: string, available: number): Promise<QuotaState> {
+    return traced.setAvailable.trace(resource, () => this.#setAvailable(resource, available));
+  }
+
+  async #setAvailable(resource: string, available: number): Promise<QuotaState> {
     const keys = this.#keys(resource);
     assertInteger('available', available, 0);
     return toState(resource, await setAvailableScript.run(this.#client, keys.common, [this.#receiptTtlMs, available]));
@@ -246,6 +259,10 @@ export class Quota {
    * const hold = await quota.reserve('wallet:123', 10, { ttlMs: 30_000 });
    */
   async reserve(resource: string, amount: number, options: ReserveOptions = {}): Promise<Reservation> {
+    return traced.reserve.trace(resource, () => this.#reserve(resource, amount, options));
+  }
+
+  async #reserve(resource: string, amount: number, options: ReserveOptions = {}): Promise<Reservation> {
     const keys = this.#keys(resource);
     assertAmount(amount);
     const ttlMs = assertDurationMs('ttlMs', options.ttlMs ?? DEFAULT_TTL_MS);
@@ -266,6 +283,10 @@ export class Quota {
    * await quota.commit('wallet:123', other.reservationId, { amount: 3 }); // part of it
    */
   async commit(resource: string, reservationId: string, options: CommitOptions = {}): Promise<CommitResult> {
+    return traced.commit.trace(resource, () => this.#commit(resource, reservationId, options));
+  }
+
+  async #commit(resource: string, reservationId: string, options: CommitOptions = {}): Promise<CommitResult> {
     const keys = this.#keys(resource);
     assertName('reservationId', reservationId);
     const amount = options.amount === undefined ? '' : assertAmount(options.amount);
@@ -286,6 +307,10 @@ export class Quota {
    * await quota.cancel('wallet:123', hold.reservationId);
    */
   async cancel(resource: string, reservationId: string): Promise<boolean> {
+    return traced.cancel.trace(resource, () => this.#cancel(resource, reservationId));
+  }
+
+  async #cancel(resource: string, reservationId: string): Promise<boolean> {
     const keys = this.#keys(resource);
     assertName('reservationId', reservationId);
     return (await cancelScript.run(this.#client, keys.common, [this.#receiptTtlMs, reservationId])) === 1;
@@ -299,6 +324,10 @@ export class Quota {
    * const lease = await quota.allocateChunk('wallet:123', 100, { ownerId: 'worker-a', ttlMs: 30_000 });
    */
   async allocateChunk(resource: string, amount: number, options: AllocateChunkOptions): Promise<ChunkLease> {
+    return traced.allocateChunk.trace(resource, () => this.#allocateChunk(resource, amount, options));
+  }
+
+  async #allocateChunk(resource: string, amount: number, options: AllocateChunkOptions): Promise<ChunkLease> {
     const keys = this.#keys(resource);
     assertAmount(amount);
     const ownerId = assertName('ownerId', options?.ownerId);
@@ -315,6 +344,10 @@ export class Quota {
    * await quota.consumeChunk('wallet:123', lease.leaseId, 5, { ownerId: 'worker-a', operationId: 'job-77' });
    */
   async consumeChunk(resource: string, leaseId: string, amount: number, options: ConsumeChunkOptions): Promise<ChunkConsumeResult> {
+    return traced.consumeChunk.trace(resource, () => this.#consumeChunk(resource, leaseId, amount, options));
+  }
+
+  async #consumeChunk(resource: string, leaseId: string, amount: number, options: ConsumeChunkOptions): Promise<ChunkConsumeResult> {
     const keys = this.#keys(resource);
     assertName('leaseId', leaseId);
     assertAmount(amount);
@@ -335,6 +368,10 @@ export class Quota {
    * await quota.renewChunk('wallet:123', lease.leaseId, { ownerId: 'worker-a', ttlMs: 30_000 });
    */
   async renewChunk(resource: string, leaseId: string, options: RenewChunkOptions): Promise<ChunkLease> {
+    return traced.renewChunk.trace(resource, () => this.#renewChunk(resource, leaseId, options));
+  }
+
+  async #renewChunk(resource: string, leaseId: string, options: RenewChunkOptions): Promise<ChunkLease> {
     const keys = this.#keys(resource);
     assertName('leaseId', leaseId);
     const ownerId = assertName('ownerId', options?.ownerId);
@@ -350,6 +387,10 @@ export class Quota {
    * await quota.releaseChunk('wallet:123', lease.leaseId, { ownerId: 'worker-a' });
    */
   async releaseChunk(resource: string, leaseId: string, options: ReleaseChunkOptions): Promise<ChunkLease> {
+    return traced.releaseChunk.trace(resource, () => this.#releaseChunk(resource, leaseId, options));
+  }
+
+  async #releaseChunk(resource: string, leaseId: string, options: ReleaseChunkOptions): Promise<ChunkLease> {
     const keys = this.#keys(resource);
     assertName('leaseId', leaseId);
     const ownerId = assertName('ownerId', options?.ownerId);
