@@ -18,6 +18,7 @@ import { jsonCodec, type Codec } from './codec';
 import { IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors';
 import { fingerprintOf } from './fingerprint';
 import { ReplayedError, fromStoredError, toStoredError } from './replayed-error';
+import { traced } from './tracing';
 import { beginScript, completeScript, failScript, getScript, renewScript, setScript } from './scripts';
 
 // Claim tokens and waiter ids: a random per-process part and a counter, unique across processes
@@ -292,6 +293,11 @@ export class IdempotencyStore {
    * });
    */
   async run<T>(key: string, operation: (context: RunContext) => T | Promise<T>, options: RunOptions = {}): Promise<T> {
+    const { result } = await traced.run.trace(key, () => this.#run(key, operation, options));
+    return result;
+  }
+
+  async #run<T>(key: string, operation: (context: RunContext) => T | Promise<T>, options: RunOptions): Promise<{ result: T; replayed: boolean }> {
     if (typeof operation !== 'function') throw new InvalidArgumentError('operation must be a function');
     const ks = this.#keyspace(key);
     const fp = optionalFingerprint(options.fingerprint);
@@ -303,9 +309,9 @@ export class IdempotencyStore {
 
     const first = await this.#begin<T>(key, ks, fp, true);
     const claim = first.status === 'in_progress' ? await this.#wait<T>(key, ks, fp, first.retryAfterMs, waitMs, signal) : first;
-    if (claim.status === 'completed') return claim.result as T;
+    if (claim.status === 'completed') return { result: claim.result as T, replayed: true };
     if (claim.status === 'failed') throw claim.error;
-    return this.#execute(ks, claim, operation, { cacheErrors, ttlMs, signal });
+    return { result: await this.#execute(ks, claim, operation, { cacheErrors, ttlMs, signal }), replayed: false };
   }
 
   /**
@@ -326,7 +332,7 @@ export class IdempotencyStore {
     const fp = optionalFingerprint(options.fingerprint);
     const keepAlive = options.keepAlive ?? true;
     if (typeof keepAlive !== 'boolean') throw new InvalidArgumentError('keepAlive must be a boolean');
-    return this.#begin<T>(key, ks, fp, keepAlive);
+    return traced.begin.trace(key, () => this.#begin<T>(key, ks, fp, keepAlive));
   }
 
   /**
@@ -343,7 +349,7 @@ export class IdempotencyStore {
     assertName('token', token);
     const ttlMs = this.#ttl(options.ttlMs);
     const value = this.#encode(result);
-    await this.#settle(token, () => completeScript.run(this.#client, [ks.key('record')], [token, value, ttlMs, ks.channel, this.#maxValueBytes]));
+    await traced.complete.trace(key, () => this.#settle(token, () => completeScript.run(this.#client, [ks.key('record')], [token, value, ttlMs, ks.channel, this.#maxValueBytes])));
   }
 
   /**
@@ -361,7 +367,7 @@ export class IdempotencyStore {
     if (typeof retryable !== 'boolean') throw new InvalidArgumentError('retryable must be a boolean');
     const ttlMs = this.#ttl(options.ttlMs);
     const value = retryable ? '' : this.#encodeError(options.error ?? new Error('operation failed'));
-    await this.#settle(token, () => this.#failScript(ks, token, retryable ? null : value, ttlMs));
+    await traced.fail.trace(key, () => this.#settle(token, () => this.#failScript(ks, token, retryable ? null : value, ttlMs)));
   }
 
   /**
@@ -466,6 +472,7 @@ export class IdempotencyStore {
       onLost: (why) => {
         this.#held.delete(token);
         const reason = why === 'refused' ? 'was claimed by another worker' : 'ran out before it could be renewed';
+        traced.leaseLost.publish(key, { detail: reason });
         controller.abort(new IdempotencyLeaseLostError(`the claim on ${JSON.stringify(key)} ${reason}`));
       },
     });

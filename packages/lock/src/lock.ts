@@ -6,6 +6,7 @@ import {
   assertSignal,
   assertTimeoutMs,
   InvalidArgumentError,
+  grantTracing,
   keyspace,
   type Grant,
   type RedisClientLike,
@@ -63,6 +64,9 @@ export interface LockState {
 
 const MIN_TTL_MS = 100;
 
+// x:lock:acquire, tryAcquire, release, extend; x:lock:lease-lost, hand-off.
+const tracing = grantTracing('lock', { timeout: 'LOCK_TIMEOUT', notHeld: 'LOCK_NOT_HELD' });
+
 /**
  * Mutual exclusion across processes, with fencing tokens and no silent loss.
  *
@@ -93,6 +97,7 @@ export class Lock {
       limit: 1,
       notHeld: (detail) => new LockNotHeldError(name, detail),
       timeout: (ms) => new LockTimeoutError(name, ms),
+      tracing: { resource: name, ...tracing },
     });
   }
 

@@ -80,18 +80,21 @@ local function gq_waiter(token)
 end
 
 -- Hands free permits to the queue's head, in order; a head that does not fit blocks those behind
--- it (no starvation of large requests). Waiters whose own lease ran out are skipped.
+-- it (no starvation of large requests). Waiters whose own lease ran out are skipped. Returns how
+-- many waiters it granted (hand-offs).
 local function gq_promote(limit, now, channel)
+  local handed = 0
   while true do
     local head = redis.call('LINDEX', Q, 0)
-    if not head then return end
+    if not head then return handed end
     local deadline, permits, ttl = gq_waiter(head)
     if deadline and deadline > now then
-      if gq_used() + permits > limit then return end
+      if gq_used() + permits > limit then return handed end
       -- Good until the waiter's own lease would have run out (at most ttl): a waiter that died in
       -- the queue keeps the grant no longer than that. A live one renews it at once.
       local fence, exp = gq_grant(head, permits, math.min(ttl, deadline - now), now)
       wake(channel, head .. ' g ' .. int(fence) .. ' ' .. int(exp))
+      handed = handed + 1
     end
     redis.call('LPOP', Q)
     redis.call('HDEL', W, head)
@@ -113,7 +116,8 @@ local function gq_release(token, limit, now, channel)
   redis.call('ZREM', H, token)
   redis.call('HDEL', G, token)
   if g then redis.call('HINCRBY', M, 'used', -tonumber(string.match(g, '^(%d+)'))) end
-  if limit then gq_promote(limit, now, channel) end
+  if limit then return gq_promote(limit, now, channel) end
+  return 0
 end
 `;
 
@@ -157,7 +161,7 @@ keep_for(W, wttl * 2)
 return {0, gq_retry(now, wttl)}
 `;
 
-/** ARGV: token, limit, channel. Reply 1; NOT_HELD when the token holds nothing. */
+/** ARGV: token, limit, channel. Reply: how many waiters it handed permits to; NOT_HELD when the token holds nothing. */
 export const RELEASE_LUA =
   GRANT_QUEUE_LUA +
   `
@@ -169,8 +173,7 @@ if not redis.call('ZSCORE', H, token) then
   if limit then gq_promote(limit, now, channel) end
   return redis.error_reply('NOT_HELD the lease expired or was never held')
 end
-gq_release(token, limit, now, channel)
-return 1
+return gq_release(token, limit, now, channel)
 `;
 
 /** ARGV: token, ttlMs. Reply: the new expiry (server ms); NOT_HELD when the lease is gone. */

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RedisClientLike } from './client';
-import { Grant } from './grant';
+import { Grant, type GrantTracing } from './grant';
 import { ACQUIRE_LUA, CANCEL_LUA, EXTEND_LUA, INSPECT_LUA, RELEASE_LUA } from './grant-queue-lua';
 import type { Keyspace } from './keyspace';
 import { LeaseKeeper, leaseDeadline } from './lease-keeper';
@@ -16,6 +16,8 @@ interface Won {
   sentAt: number;
   /** The lease's length as granted (shorter than the TTL for a hand-over). */
   firstTtlMs: number;
+  /** It was not granted at the first attempt. */
+  waited?: boolean;
 }
 
 const KEY_SUFFIXES = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'] as const;
@@ -30,6 +32,8 @@ export interface GrantQueueOptions {
   timeout(timeoutMs: number): Error;
   /** The primitive's error when no limit is set (`limit: null` only). */
   notFound?(detail: string): Error;
+  /** Trace releases and extends, lost leases and hand-offs under this resource name. */
+  tracing?: { resource: string } & GrantTracing;
 }
 
 /** A lease request. */
@@ -99,7 +103,12 @@ export class GrantQueue {
   }
 
   /** One round trip: a grant, or `null` when it cannot be had right now. Never queues. */
-  async tryAcquire(request: GrantRequest): Promise<Grant | null> {
+  tryAcquire(request: GrantRequest): Promise<Grant | null> {
+    const t = this.#options.tracing;
+    return t ? t.tryAcquire.trace(t.resource, () => this.#tryAcquire(request), { permits: request.permits }) : this.#tryAcquire(request);
+  }
+
+  async #tryAcquire(request: GrantRequest): Promise<Grant | null> {
     const token = randomUUID();
     const sentAt = performance.now();
     const reply = (await this.#scripts.acquire.run(this.#client, this.#keys, [
@@ -120,7 +129,7 @@ export class GrantQueue {
     const sentAt = performance.now();
     try {
       const expiresAt = Number(await this.#scripts.extend.run(this.#client, this.#keys, [token, request.ttlMs]));
-      return { fence: won.fence, expiresAt, sentAt, firstTtlMs: request.ttlMs };
+      return { fence: won.fence, expiresAt, sentAt, firstTtlMs: request.ttlMs, waited: won.waited };
     } catch (error) {
       if (sameCode(error, this.#options.notHeld(''))) return null;
       throw error;
@@ -129,12 +138,20 @@ export class GrantQueue {
 
   /** Waits in FIFO order (no polling) until granted, `timeoutMs` runs out, or `signal` aborts. */
   async acquire(request: GrantRequest, wait: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<Grant> {
+    const t = this.#options.tracing;
+    const acquired = t
+      ? await t.acquire.trace(t.resource, () => this.#acquire(request, wait), { permits: request.permits })
+      : await this.#acquire(request, wait);
+    return acquired.grant;
+  }
+
+  async #acquire(request: GrantRequest, wait: { timeoutMs: number; signal?: AbortSignal | undefined }): Promise<{ grant: Grant; waited: boolean }> {
     const token = randomUUID();
     const startedAt = performance.now();
     for (;;) {
       const timeoutMs = wait.timeoutMs - (performance.now() - startedAt);
       const won = await this.#confirm(token, request, await this.#wait(token, request, { timeoutMs: Math.max(0, timeoutMs), signal: wait.signal }, wait.timeoutMs));
-      if (won) return this.#hold(token, request, won);
+      if (won) return { grant: this.#hold(token, request, won), waited: won.waited === true };
     }
   }
 
@@ -143,6 +160,7 @@ export class GrantQueue {
     // A grant handed over in a message was made after our last attempt that was refused: its
     // lease cannot run out before that attempt's send time plus the hand-over's length.
     let lastRefusedAt = performance.now();
+    let waited = false;
     const handOverTtlMs = Math.min(request.ttlMs, waiterTtlMs);
     return waitFor<Won>({
       client: this.#client,
@@ -156,18 +174,19 @@ export class GrantQueue {
         const reply = (await this.#scripts.acquire.run(this.#client, this.#keys, [
           token, request.permits, request.ttlMs, waiterTtlMs, this.#limitArg, this.#ks.channel,
         ])) as [number, string | number, string?];
-        if (reply[0] === 1) return { done: { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt, firstTtlMs: request.ttlMs } };
+        if (reply[0] === 1) return { done: { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt, firstTtlMs: request.ttlMs, waited } };
         if (reply[0] === 2) {
           // Handed over earlier; the message was missed.
-          return { done: { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt: lastRefusedAt, firstTtlMs: handOverTtlMs } };
+          return { done: { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt: lastRefusedAt, firstTtlMs: handOverTtlMs, waited: true } };
         }
         lastRefusedAt = sentAt;
+        waited = true;
         return { retryInMs: Number(reply[1]) };
       },
       onWake: (payload) => {
         const [kind, fence, expiresAt] = payload.split(' ');
         if (kind !== 'g') return undefined;
-        return { fence: Number(fence), expiresAt: Number(expiresAt), sentAt: lastRefusedAt, firstTtlMs: handOverTtlMs };
+        return { fence: Number(fence), expiresAt: Number(expiresAt), sentAt: lastRefusedAt, firstTtlMs: handOverTtlMs, waited: true };
       },
       cancel: async () => {
         await this.#scripts.cancel.run(this.#client, this.#keys, [token, this.#limitArg, this.#ks.channel]);
@@ -187,17 +206,25 @@ export class GrantQueue {
 
   #hold(token: string, request: GrantRequest, { fence, expiresAt, sentAt, firstTtlMs }: Won): Grant {
     const notHeld = this.#options.notHeld;
-    const backend = {
-      extend: async (t: string, ttlMs: number) => Number(await this.#scripts.extend.run(this.#client, this.#keys, [t, ttlMs])),
-      release: async (t: string) => {
-        await this.#scripts.release.run(this.#client, this.#keys, [t, this.#limitArg, this.#ks.channel]);
-      },
-      notHeld,
-    };
+    const tracing = this.#options.tracing;
+    const fields = { fence, permits: request.permits };
+    const extend = async (t: string, ttlMs: number) => Number(await this.#scripts.extend.run(this.#client, this.#keys, [t, ttlMs]));
+    const release = async (t: string) => Number(await this.#scripts.release.run(this.#client, this.#keys, [t, this.#limitArg, this.#ks.channel]));
+    const backend = tracing
+      ? {
+          extend: (t: string, ttlMs: number) => tracing.extend.trace(tracing.resource, () => extend(t, ttlMs), fields),
+          release: async (t: string) => {
+            const handedOff = await tracing.release.trace(tracing.resource, () => release(t), fields);
+            if (handedOff > 0) tracing.handOff.publish(tracing.resource, { fence, handedOff });
+          },
+          lost: (detail: string) => tracing.leaseLost.publish(tracing.resource, { fence, detail }),
+          notHeld,
+        }
+      : { extend, release: async (t: string) => void (await release(t)), notHeld };
     const grant = new Grant({ token, fence, permits: request.permits, ttlMs: request.ttlMs, expiresAt, backend });
     const renew = async (): Promise<number | null> => {
       try {
-        return await backend.extend(token, request.ttlMs);
+        return await extend(token, request.ttlMs); // the keeper's renewals are not traced: too many
       } catch (error) {
         if (sameCode(error, notHeld(''))) return null;
         throw error;

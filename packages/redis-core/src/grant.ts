@@ -1,5 +1,6 @@
 import type { KeptLease } from './lease-keeper';
 import { sameCode } from './errors';
+import { operation, pointEvent, type Operation, type PointEvent } from './tracing';
 import { assertDurationMs } from './validate';
 
 /** How a grant talks back to its queue; see {@link GrantQueue}. */
@@ -7,6 +8,59 @@ export interface GrantBackend {
   extend(token: string, ttlMs: number): Promise<number>;
   release(token: string): Promise<void>;
   notHeld(detail: string): Error;
+  /** Called once, when the lease is first known lost. */
+  lost?(detail: string): void;
+}
+
+/**
+ * The traced operations and point events of a grant's primitive: `x:<pkg>:acquire` (outcome
+ * `granted` at once or `waited`), `x:<pkg>:tryAcquire` (`granted` or `refused`),
+ * `x:<pkg>:release` (with `handedOff`, the waiters the release granted), `x:<pkg>:extend`, and
+ * the events `x:<pkg>:lease-lost` and `x:<pkg>:hand-off`.
+ */
+export interface GrantTracing {
+  acquire: Operation<{ grant: Grant; waited: boolean }>;
+  tryAcquire: Operation<Grant | null>;
+  release: Operation<number>;
+  extend: Operation<number>;
+  leaseLost: PointEvent;
+  handOff: PointEvent;
+}
+
+/**
+ * Defines {@link GrantTracing} for one primitive, once per package at load, with its error codes.
+ *
+ * @example
+ * const tracing = grantTracing('lock', { timeout: 'LOCK_TIMEOUT', notHeld: 'LOCK_NOT_HELD' });
+ */
+export function grantTracing(pkg: string, codes: { timeout: string; notHeld: string }): GrantTracing {
+  const script = 'grant-queue.acquire';
+  return {
+    acquire: operation(pkg, 'acquire', {
+      script,
+      waits: true,
+      outcome: (r) => (r.waited ? 'waited' : 'granted'),
+      fields: (r) => ({ fence: r.grant.fence }),
+      errors: { [codes.timeout]: 'timed-out' },
+    }),
+    tryAcquire: operation(pkg, 'tryAcquire', {
+      script,
+      outcome: (grant) => (grant ? 'granted' : 'refused'),
+      fields: (grant) => (grant ? { fence: grant.fence } : {}),
+    }),
+    release: operation<number>(pkg, 'release', {
+      script: 'grant-queue.release',
+      fields: (handedOff) => ({ handedOff }),
+      errors: { [codes.notHeld]: 'refused' },
+    }),
+    extend: operation<number>(pkg, 'extend', {
+      script: 'grant-queue.extend',
+      fields: (expiresAt) => ({ expiresAt }),
+      errors: { [codes.notHeld]: 'refused' },
+    }),
+    leaseLost: pointEvent(pkg, 'lease-lost'),
+    handOff: pointEvent(pkg, 'hand-off'),
+  };
 }
 
 /**
@@ -66,7 +120,9 @@ export class Grant {
 
   /** @internal called by the lease keeper */
   lose(detail: string): void {
-    if (!this.#controller.signal.aborted) this.#controller.abort(this.#backend.notHeld(detail));
+    if (this.#controller.signal.aborted) return;
+    this.#controller.abort(this.#backend.notHeld(detail));
+    this.#backend.lost?.(detail);
   }
 
   /** Throws the not-held error once `signal` has aborted. */

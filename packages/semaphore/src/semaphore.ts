@@ -9,6 +9,7 @@ import {
   assertPrefix,
   assertSignal,
   assertTimeoutMs,
+  grantTracing,
   keyspace,
   waitFor,
   type Grant,
@@ -117,6 +118,9 @@ interface Setup {
   queue: GrantQueue;
 }
 
+// x:semaphore:acquire, tryAcquire, release, extend; x:semaphore:lease-lost, hand-off.
+const tracing = grantTracing('semaphore', { timeout: 'SEMAPHORE_TIMEOUT', notHeld: 'PERMIT_NOT_HELD' });
+
 function setup(
   client: RedisClientLike,
   name: string,
@@ -137,6 +141,7 @@ function setup(
     notHeld: (detail) => new PermitNotHeldError(name, detail),
     timeout: (ms) => new SemaphoreTimeoutError(name, ms),
     notFound: (detail) => new SemaphoreNotFoundError(name, detail),
+    tracing: { resource: name, ...tracing },
   });
   return { client, name, ks, leaseTtlMs, scripts, queue };
 }

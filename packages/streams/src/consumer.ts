@@ -15,6 +15,7 @@ import { acquireScript, leaveScript, releaseScript, renewScript } from './lease'
 import { parseRead, type RawMessage, type ReadResult, type StreamMessage } from './message';
 import { resolveOptions, type ResolvedOptions, type StreamConsumerOptions } from './options';
 import { readCompetingScript, readStatefulScript } from './read';
+import { traced } from './tracing';
 import { Transaction, type CollectedPublish } from './transaction';
 
 /**
@@ -233,6 +234,7 @@ export class StreamConsumer<S = null> {
         await this.#pause(backoffMs(++failures));
         continue;
       }
+      if (this.#status === 'standby') traced.standbyTookOver.publish(this.#o.stream, { group: this.#o.group, consumer: this.#o.consumerName });
       const clean = await this.#holdLease(grant, ready);
       failures = clean ? 0 : failures + 1;
       if (!clean && !this.#stopping) await this.#pause(backoffMs(failures));
@@ -298,6 +300,7 @@ export class StreamConsumer<S = null> {
           return expires < 0 ? null : expires;
         },
         onLost: (why) => {
+          traced.leaseLost.publish(o.stream, { group: o.group, detail: why });
           session.lost = true;
           session.controller.abort(new StreamFencedError(`the lease of group ${o.group} was lost (${why})`));
           this.#interruptBlocking();
@@ -506,7 +509,19 @@ export class StreamConsumer<S = null> {
     return text;
   }
 
-  async #commit(
+  #commit(
+    session: Session,
+    ids: string[],
+    publishes: Array<CollectedPublish & { owner: number }>,
+    encoded: string,
+    readCount: number,
+  ): Promise<ReadResult | undefined> {
+    const o = this.#o;
+    const fields = { group: o.group, mode: o.mode, script: `streams.commit-${o.mode}`, messages: ids.length, published: publishes.length };
+    return traced.commit.trace(o.stream, () => this.#commitBatch(session, ids, publishes, encoded, readCount), fields);
+  }
+
+  async #commitBatch(
     session: Session,
     ids: string[],
     publishes: Array<CollectedPublish & { owner: number }>,
@@ -586,7 +601,10 @@ export class StreamConsumer<S = null> {
       }
       throw e;
     }
-    if (reply[0] === 'dead') return inbox.slice(1);
+    if (reply[0] === 'dead') {
+      traced.deadLettered.publish(o.stream, { group: o.group, id: message.id, deliveries: message.deliveries, error: describe(error) });
+      return inbox.slice(1);
+    }
     message.deliveries = Number(reply[2]);
     const attempt = message.deliveries - 1;
     const delay = Math.min(o.maxRetryDelayMs, o.retryDelayMs * 2 ** Math.min(30, attempt - 1));

@@ -2,6 +2,7 @@ import { assertName, defineScript, type RedisClientLike } from '@x/redis-core';
 import { DEFAULT_PREFIX, DEFAULT_SPACE, streamSpace, type StreamSpace } from './keys';
 import { ERRORS } from './lua';
 import { flattenFields, type StreamFields } from './message';
+import { traced } from './tracing';
 
 /**
  * Appends one entry to a stream.
@@ -64,6 +65,6 @@ export class StreamProducer {
   async publish(stream: string, fields: StreamFields): Promise<string> {
     assertName('stream', stream);
     const flat = flattenFields(fields);
-    return String(await publishScript.run(this.#client, [this.#space.stream(stream)], flat));
+    return traced.publish.trace(stream, async () => String(await publishScript.run(this.#client, [this.#space.stream(stream)], flat)));
   }
 }

@@ -15,3 +15,4 @@ export {
 export { spawnWorker, type Worker } from './crash';
 export { freePort } from './process';
 export { settle, until, type Settled } from './eventually';
+export { recordChannels, type ChannelRecorder, type Recorded } from './tracing';
