@@ -171,6 +171,38 @@ void typedPermit;
 void holders;
 `,
   },
+  '@x/otel': {
+    imports: ['XInstrumentation'],
+    types: ['XInstrumentationConfig'],
+    code: `
+const { tracingChannel } = await import('node:diagnostics_channel');
+const api = await import('@opentelemetry/api');
+const started = new Set();
+const instrumentation = new XInstrumentation({ enabled: false });
+instrumentation.setTracerProvider({
+  getTracer: () => ({
+    startSpan: (name) => {
+      started.add(name);
+      return api.trace.wrapSpanContext(api.INVALID_SPAN_CONTEXT);
+    },
+    startActiveSpan: () => {
+      throw new Error('not used');
+    },
+  }),
+});
+const context = { package: 'event', operation: 'set', resource: 'smoke' };
+await tracingChannel('x:event:set').tracePromise(async () => true, context);
+assert([...started].join() === '', 'nothing is traced before enable()');
+instrumentation.enable();
+await tracingChannel('x:event:set').tracePromise(async () => true, context);
+instrumentation.disable();
+assert([...started].join() === 'event.set', 'enable() started a span for the traced operation: ' + [...started].join());
+`,
+    typed: `
+const config: XInstrumentationConfig = { enabled: true };
+void config;
+`,
+  },
   '@x/event': {
     imports: ['AutoResetEvent', 'ManualResetEvent', 'CountDownLatch'],
     types: ['EventOptions', 'EventWaitOptions', 'CountDownLatchOptions'],

@@ -83,3 +83,28 @@ export function ourDependencies(
   for (const kind of kinds) for (const name of Object.keys(manifest[kind] ?? {})) if (name.startsWith('@x/')) names.add(name);
   return [...names].sort();
 }
+
+/**
+ * A primitive talks to Redis: `redis` is its peer and it depends on `@x/redis-core`. An
+ * integration such as `@x/otel` has its own peer (`@opentelemetry/api`), sends no command and
+ * depends on nothing of ours; the ACL check has nothing to grant it.
+ */
+export function talksToRedis(pkg: WorkspacePackage): boolean {
+  return pkg.manifest.peerDependencies?.redis !== undefined;
+}
+
+/** What a published package may declare of ours: nothing for the core and integrations, else the core. */
+export function expectedOurs(pkg: WorkspacePackage): string[] {
+  return pkg.name === CORE || !talksToRedis(pkg) ? [] : [CORE];
+}
+
+/** `name@range` of every third-party peer the published packages declare besides `redis`. */
+export function otherPeers(packages: readonly WorkspacePackage[]): string[] {
+  const peers = new Map<string, string>();
+  for (const pkg of packages) {
+    for (const [name, range] of Object.entries((pkg.manifest.peerDependencies ?? {}) as Record<string, string>)) {
+      if (name !== 'redis' && !name.startsWith('@x/')) peers.set(name, range);
+    }
+  }
+  return [...peers].map(([name, range]) => `${name}@${range}`).sort();
+}

@@ -11,7 +11,7 @@ import { startRedis, uniquePrefix, type RedisServer } from '@x/testing';
 import { describeRun, npmEnv, run } from '../src/exec';
 import { SMOKE, smokeFiles } from '../src/smoke';
 import { formatBytes, tarballFigures, type TarballFigures } from '../src/tarball';
-import { CORE, ROOT, ourDependencies, publishedPackages, slug, type WorkspacePackage } from '../src/workspace';
+import { CORE, ROOT, expectedOurs, otherPeers, ourDependencies, publishedPackages, slug, talksToRedis, type WorkspacePackage } from '../src/workspace';
 
 const packages = publishedPackages();
 // @x/redis-core is packed even when X_CHECK_PACKAGES leaves it out: every primitive needs it.
@@ -76,7 +76,7 @@ beforeAll(async () => {
   t = Date.now();
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'x-checks-app', version: '0.0.0', private: true }, null, 2));
   const install = await npm(
-    ['install', ...packed.map((n) => relative(app, tarballs.get(n)!)), 'redis@^6', 'typescript@~5.9', '@types/node@^20'],
+    ['install', ...packed.map((n) => relative(app, tarballs.get(n)!)), 'redis@^6', ...otherPeers([...everything.values()]), 'typescript@~5.9', '@types/node@^20'],
     app,
     180_000,
   );
@@ -207,14 +207,18 @@ describe.each(packages.map((p) => [p.name, p] as const))('%s', (name, pkg) => {
     }
     expect(f.paths.filter((p) => !/^(package\.json|README\.md|LICENSE|CHANGELOG\.md|dist\/.*)$/.test(p))).toEqual([]);
     const manifest = JSON.parse(readFileSync(join(pkg.dir, 'package.json'), 'utf8'));
-    expect(manifest.peerDependencies?.redis).toBeDefined();
+    // A primitive has redis as its peer; an integration (@x/otel) has a peer of its own.
+    const peers = Object.keys(manifest.peerDependencies ?? {});
+    expect({ peers, declaresItsPeer: talksToRedis(pkg) ? peers.includes('redis') : peers.length > 0 }).toEqual({ peers, declaresItsPeer: true });
     expect(manifest.dependencies?.redis).toBeUndefined();
   });
 
-  it(name === CORE ? 'installed alone, brings in nothing else of ours' : 'installed alone, brings in @x/redis-core and nothing else of ours', async () => {
-    // What the tarball declares: a primitive depends on @x/redis-core and nothing else of ours.
+  const ofOurs = expectedOurs(pkg);
+  it(ofOurs.length === 0 ? 'installed alone, brings in nothing else of ours' : 'installed alone, brings in @x/redis-core and nothing else of ours', async () => {
+    // What the tarball declares: a primitive depends on @x/redis-core and nothing else of ours;
+    // the core and an integration (@x/otel) on nothing of ours.
     const declared = ourDependencies(JSON.parse(readFileSync(join(pkg.dir, 'package.json'), 'utf8')));
-    expect({ package: name, declaresOfOurs: declared }).toEqual({ package: name, declaresOfOurs: name === CORE ? [] : [CORE] });
+    expect({ package: name, declaresOfOurs: declared }).toEqual({ package: name, declaresOfOurs: ofOurs });
 
     // What npm resolves for `npm install <pkg> redis`: the other tarballs are reachable only as
     // overrides, so one of ours appears in the tree only if something in it depends on it.
@@ -230,7 +234,7 @@ describe.each(packages.map((p) => [p.name, p] as const))('%s', (name, pkg) => {
     const installed = Object.keys(lock).filter((path) => path !== '');
     const nameOf = (path: string) => path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
     const ours = [...new Set(installed.map(nameOf).filter((n) => n.startsWith('@x/')))].sort();
-    expect({ package: name, oursInstalled: ours }).toEqual({ package: name, oursInstalled: [...new Set([name, CORE])].sort() });
+    expect({ package: name, oursInstalled: ours }).toEqual({ package: name, oursInstalled: [...new Set([name, ...ofOurs])].sort() });
 
     // Its own dependencies (not the redis peer): the closure from its node in the tree.
     const start = resolveIn(lock, '', name)!;
@@ -255,7 +259,7 @@ describe.each(packages.map((p) => [p.name, p] as const))('%s', (name, pkg) => {
       ours,
       thirdParty: installed.map(nameOf).filter((n) => !n.startsWith('@x/')),
     });
-    expect(ownDependencies.filter((n) => n.startsWith('@x/'))).toEqual(name === CORE ? [] : [CORE]);
+    expect(ownDependencies.filter((n) => n.startsWith('@x/'))).toEqual(ofOurs);
   });
 
   const smoke = (kind: 'cjs' | 'mjs') => async () => {

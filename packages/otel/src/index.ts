@@ -1,0 +1,2 @@
+export { XInstrumentation, type XInstrumentationConfig } from './instrumentation';
+export { OPERATIONS, EVENTS } from './channels';
