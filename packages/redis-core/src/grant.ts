@@ -38,7 +38,7 @@ export function grantTracing(pkg: string, codes: { timeout: string; notHeld: str
   return {
     acquire: operation(pkg, 'acquire', {
       script,
-      waits: true,
+      waits: (r) => r.waited,
       outcome: (r) => (r.waited ? 'waited' : 'granted'),
       fields: (r) => ({ fence: r.grant.fence }),
       errors: { [codes.timeout]: 'timed-out' },

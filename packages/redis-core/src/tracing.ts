@@ -45,8 +45,11 @@ export interface OperationSpec<T> {
   fields?: (result: T) => Record<string, unknown>;
   /** Error codes that mean `timed-out`, `refused` or `fenced` rather than `failed`. */
   errors?: Partial<Record<string, Outcome>>;
-  /** The operation waits (for a signal, a grant): its duration is also its `waitMs`. */
-  waits?: boolean;
+  /**
+   * The operation waits (for a signal, a grant): its duration is also its `waitMs`; a function
+   * says whether a result waited (a grant had at once did not). A failure always counts as waited.
+   */
+  waits?: boolean | ((result: T) => boolean);
 }
 
 /** A traced public operation of one package: see {@link operation}. */
@@ -86,7 +89,7 @@ export function operation<T>(pkg: string, op: string, spec: OperationSpec<T> = {
           const result = await fn();
           const durationMs = performance.now() - started;
           context.durationMs = durationMs;
-          if (spec.waits) context.waitMs = durationMs;
+          if (spec.waits === true || (typeof spec.waits === 'function' && spec.waits(result))) context.waitMs = durationMs;
           context.outcome = spec.outcome?.(result, durationMs) ?? 'ok';
           if (spec.fields) Object.assign(context, spec.fields(result));
           return result;

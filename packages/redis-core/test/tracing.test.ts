@@ -66,6 +66,28 @@ describe('operation tracing', () => {
   });
 });
 
+describe('operation tracing of waits', () => {
+  it('sets waitMs only for results that waited, and for every failure', async () => {
+    const op = operation<{ waited: boolean }>('test', 'wait', { waits: (r) => r.waited, errors: { TIMEOUT: 'timed-out' } });
+    const ends: OperationContext[] = [];
+    const handlers = handlersFor({ asyncEnd: (c) => void ends.push(c) });
+    const ch = tracingChannel<unknown, OperationContext>('x:test:wait');
+    ch.subscribe(handlers);
+    try {
+      await op.trace('a', async () => ({ waited: false }));
+      await op.trace('b', async () => ({ waited: true }));
+      await op.trace('c', () => Promise.reject(Object.assign(new Error('late'), { code: 'TIMEOUT' }))).catch(() => undefined);
+      expect(ends.map((c) => [c.resource, c.outcome, typeof c.waitMs])).toEqual([
+        ['a', 'ok', 'undefined'],
+        ['b', 'ok', 'number'],
+        ['c', 'timed-out', 'number'],
+      ]);
+    } finally {
+      ch.unsubscribe(handlers);
+    }
+  });
+});
+
 describe('pointEvent', () => {
   it('publishes package, event, resource and fields only to subscribers', () => {
     const ev = pointEvent('test', 'lease-lost');
@@ -79,6 +101,6 @@ describe('pointEvent', () => {
   });
 
   it('lists every channel defined in the process', () => {
-    expect(tracingChannels()).toEqual(expect.arrayContaining(['x:test:take', 'x:test:lease-lost']));
+    expect(tracingChannels()).toEqual(expect.arrayContaining(['x:test:take', 'x:test:wait', 'x:test:lease-lost']));
   });
 });
