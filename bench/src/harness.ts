@@ -15,6 +15,13 @@ export interface Result {
   p99Ms: number;
   /** Commands clients sent per operation (counted on the server with MONITOR), or null. */
   roundTripsPerOp: number | null;
+  /** Client CPU (user + system, this process) per operation while timing, in µs, or null. */
+  cpuUsPerOp?: number | null;
+  /**
+   * Server time per operation while timing, in µs: the `INFO commandstats` usec of the commands
+   * clients sent themselves (a script's usec includes the commands it calls), or null.
+   */
+  serverUsPerOp?: number | null;
   /** opsPerSec / baseline opsPerSec; filled in by the report. */
   ratio?: number;
   note?: string;
@@ -72,8 +79,18 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
     marker?: { text: string; resolve: () => void };
   }
   let monitor: Monitor | undefined;
+  // Names of the commands clients sent themselves, as MONITOR saw them (the server time per op
+  // sums their usec only: a script's usec already includes the commands it calls).
+  const sentByClients = new Set<string>();
+  const commandStats = async (): Promise<Map<string, number>> => {
+    const text = String(await admin.sendCommand(['INFO', 'commandstats']));
+    const usec = new Map<string, number>();
+    for (const m of text.matchAll(/^cmdstat_([^:]+):calls=\d+,usec=(\d+)/gm)) usec.set(m[1]!.replace('|', ' '), Number(m[2]));
+    return usec;
+  };
   const commands = async (): Promise<number> => {
     if (!monitor) {
+      sentByClients.clear();
       const m: Monitor = { client: createClient({ url }) as BenchClient, seen: 0 };
       m.client.on('error', () => undefined);
       await m.client.connect();
@@ -84,6 +101,8 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
         }
         if (/\[\d+ lua\]/.test(line)) return;
         if (/"(echo|info|config|client|hello|ping|monitor)"/i.test(line.slice(0, 200))) return;
+        const name = /\] "([^"]+)"/.exec(line)?.[1];
+        if (name) sentByClients.add(name.toLowerCase());
         m.seen += 1;
       });
       monitor = m;
@@ -126,6 +145,8 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
       for (let i = 0; i < warmup; i++) await op();
       const latencies: number[] = [];
       let next = 0;
+      const statsBefore = await commandStats();
+      const cpuBefore = process.cpuUsage();
       const started = performance.now();
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
@@ -138,11 +159,17 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
         }),
       );
       const elapsedMs = performance.now() - started;
+      const cpu = process.cpuUsage(cpuBefore);
+      const statsAfter = await commandStats();
       const result = record(label, latencies, { elapsedMs, baseline: options.baseline ?? false, ...(options.note ? { note: options.note } : {}) });
+      result.cpuUsPerOp = (cpu.user + cpu.system) / latencies.length;
       const counted = Math.min(200, iterations);
       await commands();
       for (let i = 0; i < counted; i++) await op();
       result.roundTripsPerOp = (await commands()) / counted;
+      let usec = 0;
+      for (const name of sentByClients) usec += (statsAfter.get(name) ?? 0) - (statsBefore.get(name) ?? 0);
+      result.serverUsPerOp = usec / latencies.length;
       return result;
     },
     record,
@@ -168,10 +195,12 @@ export function report(results: Result[]): void {
     r.p50Ms.toFixed(3),
     r.p99Ms.toFixed(3),
     r.roundTripsPerOp === null ? '-' : r.roundTripsPerOp.toFixed(2),
+    r.cpuUsPerOp == null ? '-' : r.cpuUsPerOp.toFixed(1),
+    r.serverUsPerOp == null ? '-' : r.serverUsPerOp.toFixed(1),
     r.ratio === undefined ? '-' : r.ratio.toFixed(2),
     r.note ?? '',
   ]);
-  const head = ['label', 'ops/s', 'p50 ms', 'p99 ms', 'RT/op', 'ratio', 'note'];
+  const head = ['label', 'ops/s', 'p50 ms', 'p99 ms', 'RT/op', 'CPU µs/op', 'server µs/op', 'ratio', 'note'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
   console.log(`\n## ${results[0]?.case ?? ''}`);
