@@ -185,8 +185,9 @@ export async function createContext(caseName: string, url: string): Promise<{ ct
   };
 }
 
-/** Prints one case as a table, then one JSON line per result. */
-export function report(results: Result[]): void {
+/** Prints one case as a table, then one JSON line per result; with `json`, the table goes to stderr. */
+export function report(results: Result[], json = false): void {
+  const say = json ? (line: string) => process.stderr.write(`${line}\n`) : (line: string) => console.log(line);
   const base = results.find((r) => r.baseline);
   for (const r of results) if (base) r.ratio = r.opsPerSec / base.opsPerSec;
   const rows = results.map((r) => [
@@ -203,9 +204,9 @@ export function report(results: Result[]): void {
   const head = ['label', 'ops/s', 'p50 ms', 'p99 ms', 'RT/op', 'CPU µs/op', 'server µs/op', 'ratio', 'note'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ');
-  console.log(`\n## ${results[0]?.case ?? ''}`);
-  console.log(line(head));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const row of rows) console.log(line(row));
+  say(`\n## ${results[0]?.case ?? ''}`);
+  say(line(head));
+  say(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const row of rows) say(line(row));
   for (const r of results) console.log(JSON.stringify(r));
 }

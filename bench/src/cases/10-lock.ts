@@ -41,6 +41,30 @@ const benchCase: BenchCase = {
           await held.release();
         }, { iterations: 3_000 }),
       );
+      // What a service that locks `order:<id>` does: a new Lock per operation, on 50 keys.
+      let k = 0;
+      results.push(
+        await ctx.measure('@x/lock new Lock per op, tryAcquire+release (50 keys)', async () => {
+          const held = await new Lock(client, `order:${k++ % 50}`, { prefix: 'bench' }).tryAcquire();
+          await held!.release();
+        }, { iterations: 3_000 }),
+      );
+      let r = 0;
+      results.push(
+        await ctx.measure('raw SET NX PX + compare-and-delete, 50 in flight on 50 keys', async () => {
+          const key = `bench:raw:order:${r++ % 50}`;
+          const token = `t${r}`;
+          if ((await client.set(key, token, { NX: true, PX: 30_000 } as never)) !== 'OK') return;
+          await client.evalSha(releaseSha, { keys: [key], arguments: [token] });
+        }, { iterations: 10_000, concurrency: 50 }),
+      );
+      let m = 0;
+      results.push(
+        await ctx.measure('@x/lock new Lock per op, 50 in flight on 50 keys', async () => {
+          const held = await new Lock(client, `order:${m++ % 50}`, { prefix: 'bench' }).tryAcquire();
+          await held?.release();
+        }, { iterations: 10_000, concurrency: 50 }),
+      );
       const redlock = new Redlock([io]);
       results.push(
         await ctx.measure('redlock acquire+release (defaults)', async () => {

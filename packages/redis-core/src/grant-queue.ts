@@ -22,6 +22,17 @@ interface Won {
 
 const KEY_SUFFIXES = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'] as const;
 
+// Defined once for every queue of the process (the SHA1 of each source is computed once); each
+// call adds its resource's errors.
+const define = (name: string, source: string) => defineScript({ name: `grant-queue.${name}`, keys: KEY_SUFFIXES, source });
+const SCRIPTS = {
+  acquire: define('acquire', ACQUIRE_LUA),
+  release: define('release', RELEASE_LUA),
+  extend: define('extend', EXTEND_LUA),
+  cancel: define('cancel', CANCEL_LUA),
+  inspect: define('inspect', INSPECT_LUA),
+};
+
 /** How one primitive uses the queue. */
 export interface GrantQueueOptions {
   /** Fixed limit (1 for a lock), or `null` to read it from the resource's config hash. */
@@ -72,24 +83,17 @@ export class GrantQueue {
   readonly #ks: Keyspace;
   readonly #keys: string[];
   readonly #options: GrantQueueOptions;
-  readonly #scripts;
+  /** This resource's errors for the scripts' NOT_HELD and NOT_FOUND. */
+  readonly #errors: ScriptErrorMap;
 
   constructor(client: RedisClientLike, ks: Keyspace, options: GrantQueueOptions) {
     this.#client = client;
     this.#ks = ks;
     this.#keys = KEY_SUFFIXES.map((s) => ks.key(s));
     this.#options = options;
-    const errors: ScriptErrorMap = {
+    this.#errors = {
       NOT_HELD: (detail) => options.notHeld(detail),
       NOT_FOUND: (detail) => (options.notFound ?? ((d: string) => new InvalidArgumentError(d)))(detail),
-    };
-    const define = (name: string, source: string) => defineScript({ name: `grant-queue.${name}`, keys: KEY_SUFFIXES, source, errors });
-    this.#scripts = {
-      acquire: define('acquire', ACQUIRE_LUA),
-      release: define('release', RELEASE_LUA),
-      extend: define('extend', EXTEND_LUA),
-      cancel: define('cancel', CANCEL_LUA),
-      inspect: define('inspect', INSPECT_LUA),
     };
   }
 
@@ -111,9 +115,9 @@ export class GrantQueue {
   async #tryAcquire(request: GrantRequest): Promise<Grant | null> {
     const token = randomUUID();
     const sentAt = performance.now();
-    const reply = (await this.#scripts.acquire.run(this.#client, this.#keys, [
+    const reply = (await SCRIPTS.acquire.run(this.#client, this.#keys, [
       token, request.permits, request.ttlMs, 0, this.#limitArg, this.#ks.channel,
-    ])) as [number, string | number, string?];
+    ], this.#errors)) as [number, string | number, string?];
     if (reply[0] === 0) return null;
     const won = await this.#confirm(token, request, { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt, firstTtlMs: request.ttlMs });
     return won ? this.#hold(token, request, won) : null;
@@ -128,7 +132,7 @@ export class GrantQueue {
     if (performance.now() < leaseDeadline(won.sentAt, won.firstTtlMs)) return won;
     const sentAt = performance.now();
     try {
-      const expiresAt = Number(await this.#scripts.extend.run(this.#client, this.#keys, [token, request.ttlMs]));
+      const expiresAt = Number(await SCRIPTS.extend.run(this.#client, this.#keys, [token, request.ttlMs], this.#errors));
       return { fence: won.fence, expiresAt, sentAt, firstTtlMs: request.ttlMs, waited: won.waited };
     } catch (error) {
       if (sameCode(error, this.#options.notHeld(''))) return null;
@@ -171,9 +175,9 @@ export class GrantQueue {
       timeoutError: () => this.#options.timeout(totalTimeoutMs),
       attempt: async () => {
         const sentAt = performance.now();
-        const reply = (await this.#scripts.acquire.run(this.#client, this.#keys, [
+        const reply = (await SCRIPTS.acquire.run(this.#client, this.#keys, [
           token, request.permits, request.ttlMs, waiterTtlMs, this.#limitArg, this.#ks.channel,
-        ])) as [number, string | number, string?];
+        ], this.#errors)) as [number, string | number, string?];
         if (reply[0] === 1) return { done: { fence: Number(reply[1]), expiresAt: Number(reply[2]), sentAt, firstTtlMs: request.ttlMs, waited } };
         if (reply[0] === 2) {
           // Handed over earlier; the message was missed.
@@ -189,14 +193,14 @@ export class GrantQueue {
         return { fence: Number(fence), expiresAt: Number(expiresAt), sentAt: lastRefusedAt, firstTtlMs: handOverTtlMs, waited: true };
       },
       cancel: async () => {
-        await this.#scripts.cancel.run(this.#client, this.#keys, [token, this.#limitArg, this.#ks.channel]);
+        await SCRIPTS.cancel.run(this.#client, this.#keys, [token, this.#limitArg, this.#ks.channel], this.#errors);
       },
     });
   }
 
   /** Live holders, live waiters and the limit (`-1` when none is set), read in one round trip. */
   async inspect(): Promise<{ limit: number; waiters: number; holders: GrantHolder[] }> {
-    const reply = (await this.#scripts.inspect.run(this.#client, this.#keys, [this.#limitArg])) as Array<string | number>;
+    const reply = (await SCRIPTS.inspect.run(this.#client, this.#keys, [this.#limitArg], this.#errors)) as Array<string | number>;
     const holders: GrantHolder[] = [];
     for (let i = 2; i + 3 < reply.length; i += 4) {
       holders.push({ token: String(reply[i]), permits: Number(reply[i + 1]), fence: Number(reply[i + 2]), expiresAt: Number(reply[i + 3]) });
@@ -208,8 +212,8 @@ export class GrantQueue {
     const notHeld = this.#options.notHeld;
     const tracing = this.#options.tracing;
     const fields = { fence, permits: request.permits };
-    const extend = async (t: string, ttlMs: number) => Number(await this.#scripts.extend.run(this.#client, this.#keys, [t, ttlMs]));
-    const release = async (t: string) => Number(await this.#scripts.release.run(this.#client, this.#keys, [t, this.#limitArg, this.#ks.channel]));
+    const extend = async (t: string, ttlMs: number) => Number(await SCRIPTS.extend.run(this.#client, this.#keys, [t, ttlMs], this.#errors));
+    const release = async (t: string) => Number(await SCRIPTS.release.run(this.#client, this.#keys, [t, this.#limitArg, this.#ks.channel], this.#errors));
     const backend = tracing
       ? {
           extend: (t: string, ttlMs: number) => tracing.extend.trace(tracing.resource, () => extend(t, ttlMs), fields),

@@ -14,8 +14,10 @@ export interface Script {
   /**
    * Runs the script in one round trip (EVALSHA, EVAL on NOSCRIPT) and returns its reply with
    * Buffers turned into strings. `keys` must follow the order of the `keys` the script declares.
+   * `errors` adds the caller's context to the script's own map (`NOT_HELD` → the error of this
+   * lock, with its name), so that a script is defined once per module, not once per resource.
    */
-  run(client: RedisClientLike, keys: readonly string[], args?: readonly (string | number)[]): Promise<unknown>;
+  run(client: RedisClientLike, keys: readonly string[], args?: readonly (string | number)[], errors?: ScriptErrorMap): Promise<unknown>;
 }
 
 /**
@@ -48,7 +50,7 @@ export function defineScript(definition: {
     keys,
     source,
     sha,
-    async run(client, callKeys, args = []) {
+    async run(client, callKeys, args = [], callErrors) {
       if (callKeys.length !== keys.length) {
         throw new TypeError(`script ${name} takes ${keys.length} keys, got ${callKeys.length}`);
       }
@@ -63,7 +65,7 @@ export function defineScript(definition: {
         }
         return normalizeReply(reply);
       } catch (error) {
-        throw mapScriptError(error, errors);
+        throw mapScriptError(error, errors, callErrors);
       }
     },
   };
@@ -82,7 +84,7 @@ export function normalizeReply(reply: unknown): unknown {
   return reply;
 }
 
-function mapScriptError(error: unknown, errors: ScriptErrorMap): unknown {
+function mapScriptError(error: unknown, errors: ScriptErrorMap, callErrors: ScriptErrorMap | undefined): unknown {
   const message = messageOf(error);
   const match = /^([A-Z][A-Z0-9_]+)(?: (.*))?$/s.exec(message);
   if (!match || match[1] === 'ERR' || match[1] === 'NOSCRIPT' || match[1] === 'WRONGTYPE' || match[1] === 'BUSY') {
@@ -93,7 +95,7 @@ function mapScriptError(error: unknown, errors: ScriptErrorMap): unknown {
   const located = /(?:^|\s)script: [0-9a-f]{40}|@user_script/.test(message);
   const [, code = '', rawDetail = ''] = match;
   const detail = located ? rawDetail.replace(/\s*script: [0-9a-f]{40}.*$/s, '') : rawDetail;
-  const build = errors[code];
+  const build = callErrors?.[code] ?? errors[code];
   if (build) return build(detail);
   // A code the script did not declare, with a location, is the server's own (NOGROUP, OOM, ...).
   if (located) return error;

@@ -1,4 +1,4 @@
-import { GRANT_QUEUE_LUA, InvalidArgumentError, defineScript, type ScriptErrorMap } from '@x/redis-core';
+import { GRANT_QUEUE_LUA, defineScript, type RedisClientLike, type Script, type ScriptErrorMap } from '@x/redis-core';
 
 /** Largest limit a semaphore accepts. */
 export const MAX_LIMIT = 1_000_000;
@@ -150,17 +150,32 @@ return 1
 
 const KEYS = ['holders', 'grants', 'queue', 'waiters', 'meta', 'config'] as const;
 
+// Defined once per process (one SHA1 per source); each semaphore adds its own errors at the call.
+const define = (name: string, source: string) => defineScript({ name: `semaphore.${name}`, keys: KEYS, source });
+const SCRIPTS = {
+  create: define('create', CREATE_LUA),
+  attach: define('attach', ATTACH_LUA),
+  setLimit: define('setLimit', SET_LIMIT_LUA),
+  getLimit: define('getLimit', GET_LIMIT_LUA),
+  touch: define('touch', TOUCH_LUA),
+  destroy: define('destroy', DESTROY_LUA),
+};
+
+/** A script with one semaphore's errors mapped. */
+export interface BoundScript {
+  run(client: RedisClientLike, keys: readonly string[], args?: readonly (string | number)[]): Promise<unknown>;
+}
+
 /** The semaphore's scripts, with its errors mapped. */
-export function semaphoreScripts(errors: ScriptErrorMap) {
-  const all: ScriptErrorMap = { INVALID_ARGUMENT: (detail) => new InvalidArgumentError(detail), ...errors };
-  const define = (name: string, source: string) => defineScript({ name: `semaphore.${name}`, keys: KEYS, source, errors: all });
+export function semaphoreScripts(errors: ScriptErrorMap): Record<keyof typeof SCRIPTS, BoundScript> {
+  const bind = (script: Script): BoundScript => ({ run: (client, keys, args) => script.run(client, keys, args, errors) });
   return {
-    create: define('create', CREATE_LUA),
-    attach: define('attach', ATTACH_LUA),
-    setLimit: define('setLimit', SET_LIMIT_LUA),
-    getLimit: define('getLimit', GET_LIMIT_LUA),
-    touch: define('touch', TOUCH_LUA),
-    destroy: define('destroy', DESTROY_LUA),
+    create: bind(SCRIPTS.create),
+    attach: bind(SCRIPTS.attach),
+    setLimit: bind(SCRIPTS.setLimit),
+    getLimit: bind(SCRIPTS.getLimit),
+    touch: bind(SCRIPTS.touch),
+    destroy: bind(SCRIPTS.destroy),
   };
 }
 
