@@ -296,7 +296,7 @@ export class LeasedKeyQueue<T = unknown> {
     const lease = options.defaultLeaseTimeoutMs === undefined ? DEFAULT_LEASE_MS : options.defaultLeaseTimeoutMs;
     this.#defaultLeaseMs = lease === null ? null : assertDurationMs('defaultLeaseTimeoutMs', lease);
     this.#ackHistory = String(assertInteger('ackHistory', options.ackHistory ?? DEFAULT_ACK_HISTORY, 0, 10_000_000));
-    this.#maxDeliveries = String(assertInteger('maxDeliveries', options.maxDeliveries ?? DEFAULT_MAX_DELIVERIES, 1));
+    this.#maxDeliveries = String(assertInteger('maxDeliveries', options.maxDeliveries === undefined ? DEFAULT_MAX_DELIVERIES : options.maxDeliveries, 1));
     this.#maxInFlight = options.maxInFlight === undefined ? '' : String(assertInteger('maxInFlight', options.maxInFlight, 1));
   }
 
