@@ -18,6 +18,7 @@ import { KeyAlreadyInFlightError, LeaseAlreadyAcknowledgedError, QueueClosedErro
 import { assertLease, type Lease } from './lease';
 import {
   QUEUE_KEYS,
+  ackGetScript,
   ackScript,
   availableKeysScript,
   containsScript,
@@ -610,6 +611,28 @@ export class LeasedKeyQueue<T = unknown> {
       },
       // A closing queue stops its workers first: their last acks and releases still go through.
       ack: (lease) => this.#ack(lease),
+      ackAndLease: async (lease) => {
+        assertLease(lease);
+        if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
+        const token = newToken();
+        const sentAt = performance.now();
+        let reply: unknown[] = [];
+        await this.#onLease(lease, async () => {
+          reply = (await ackGetScript.run(this.#client, this.#keys, [
+            this.#ks.channel,
+            lease.key,
+            lease.token,
+            String(lease.fence),
+            this.#ackHistory,
+            token,
+            leaseArg,
+            this.#maxDeliveries,
+            this.#maxInFlight,
+          ])) as unknown[];
+        });
+        this.#acked.add(lease);
+        return reply.length > 1 ? { item: this.#leased(token, reply.slice(1)), sentAt } : undefined;
+      },
       release: (lease, opts) => this.#release(lease, opts),
       forget: (worker) => void this.#workers.delete(worker),
     };
@@ -748,6 +771,14 @@ export class LeasedKeyQueue<T = unknown> {
         timeoutError,
       });
     }
+    const item = this.#leased(token, reply);
+    // Granted while close() ran: close() returns it to the front.
+    if (this.#closed) throw new QueueClosedError('the queue was closed while waiting');
+    return { item, sentAt };
+  }
+
+  /** The item of a grant reply {key, value, fence, expiresAt | '-', deliveries}, remembered for close(). */
+  #leased(token: string, reply: unknown[]): LeasedItem<T> {
     const [itemKey, raw, fence, expiresAt, deliveries] = reply as [string, string, string, string, string];
     const lease: Lease = Object.freeze({
       key: itemKey,
@@ -757,9 +788,7 @@ export class LeasedKeyQueue<T = unknown> {
       deliveries: Number(deliveries),
     });
     this.#remember(lease);
-    // Granted while close() ran: close() returns it to the front.
-    if (this.#closed) throw new QueueClosedError('the queue was closed while waiting');
-    return { item: { key: itemKey, value: this.#codec.decode(raw), deliveries: lease.deliveries, lease }, sentAt };
+    return { key: itemKey, value: this.#codec.decode(raw), deliveries: lease.deliveries, lease };
   }
 
   #remember(lease: Lease): void {

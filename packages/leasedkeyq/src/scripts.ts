@@ -286,6 +286,68 @@ return finish('added')
 `,
 );
 
+// Shared by get, ack and ack-get.
+const LEASE_AND_ACK = `
+-- Leases the front item to token, moving items leased max_dlv times to the dead letters on the
+-- way (at most a batch): the grant, or nil and when to attempt again (0: at once, more items
+-- wait behind dead letters). A waiter id registers a blocked getter when nothing can be leased.
+local function lease_front(token, lease_ms, waiter, max_dlv, max_if)
+  if max_if == '' or redis.call('HLEN', K_LEASES) < tonumber(max_if) then
+    for _ = 1, ${DEAD_LETTER_BATCH} do
+      local front = redis.call('ZPOPMIN', K_AVAIL)
+      if not front[1] then break end
+      if deliveries_of(front[1]) < max_dlv then
+        if waiter ~= '' then redis.call('ZREM', K_WAITERS, waiter) end
+        return grant(front[1], token, lease_ms), nil
+      end
+      dead_letter(front[1], nil)
+    end
+    if redis.call('ZCARD', K_AVAIL) > 0 then return nil, 0 end
+  end
+  local first = redis.call('ZRANGE', K_EXP, 0, 0, 'WITHSCORES')
+  local due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+  local retry = retry_in(earliest(first[2], due[2]))
+  if waiter ~= '' then
+    redis.call('ZREMRANGEBYSCORE', K_WAITERS, '-inf', '(' .. int(NOW))
+    redis.call('ZADD', K_WAITERS, int(NOW + retry + GRACE_MS), waiter)
+  end
+  return nil, retry
+end
+
+-- Acks lease token/fence of key: 1 when a value put while in flight became a new item at the
+-- back, 0 when the item left the queue, or the error reply refusing the lease.
+local function ack_lease(key, token, fence, cap)
+  local l = held(key, token, fence)
+  if not l then return refuse(token) end
+  local requeued = 0
+  -- The item is done: a value put meanwhile is a new item, with no deliveries yet.
+  redis.call('HDEL', K_DLV, key)
+  redis.call('HDEL', K_ERRS, key)
+  if end_lease(key, l) then
+    append(key)
+    made_available(key)
+    requeued = 1
+  else
+    redis.call('HDEL', K_VALS, key)
+    slot_freed()
+  end
+  -- Ranked by fence (leases are granted in fence order): the latest cap acks are kept.
+  redis.call('ZADD', K_ACKED, fence, token)
+  redis.call('ZREMRANGEBYRANK', K_ACKED, 0, -(cap + 1))
+  return requeued
+end
+
+local function bad_lease_args(lease_ms, max_dlv, max_if)
+  if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
+    return redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer')
+  end
+  if not string.match(max_dlv, '^[1-9]%d*$') or (max_if ~= '' and not string.match(max_if, '^[1-9]%d*$')) then
+    return redis.error_reply('INVALID_ARGUMENT maxDeliveries and maxInFlight must be positive integers')
+  end
+  return nil
+end
+`;
+
 /**
  * One attempt of get: leases the front item, or registers the caller as a blocked getter. An item
  * leased maxDeliveries times already goes to the dead letters instead (at most
@@ -297,35 +359,39 @@ return finish('added')
  */
 export const getScript = queueScript(
   'get',
-  `
+  `${LEASE_AND_ACK}
 local token, lease_ms, waiter, max_dlv, max_if = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
-  return finish(redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer'))
-end
-if not string.match(max_dlv, '^[1-9]%d*$') or (max_if ~= '' and not string.match(max_if, '^[1-9]%d*$')) then
-  return finish(redis.error_reply('INVALID_ARGUMENT maxDeliveries and maxInFlight must be positive integers'))
-end
-max_dlv = tonumber(max_dlv)
-if max_if == '' or redis.call('HLEN', K_LEASES) < tonumber(max_if) then
-  for _ = 1, ${DEAD_LETTER_BATCH} do
-    local front = redis.call('ZPOPMIN', K_AVAIL)
-    if not front[1] then break end
-    if deliveries_of(front[1]) < max_dlv then
-      if waiter ~= '' then redis.call('ZREM', K_WAITERS, waiter) end
-      return finish(grant(front[1], token, lease_ms))
-    end
-    dead_letter(front[1], nil)
-  end
-  if redis.call('ZCARD', K_AVAIL) > 0 then return finish({ 0 }) end
-end
-local first = redis.call('ZRANGE', K_EXP, 0, 0, 'WITHSCORES')
-local due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
-local retry = retry_in(earliest(first[2], due[2]))
-if waiter ~= '' then
-  redis.call('ZREMRANGEBYSCORE', K_WAITERS, '-inf', '(' .. int(NOW))
-  redis.call('ZADD', K_WAITERS, int(NOW + retry + GRACE_MS), waiter)
-end
+local bad = bad_lease_args(lease_ms, max_dlv, max_if)
+if bad then return finish(bad) end
+local got, retry = lease_front(token, lease_ms, waiter, tonumber(max_dlv), max_if)
+if got then return finish(got) end
 return finish({ retry })
+`,
+);
+
+/**
+ * A worker's ack of one item and lease of the next, in one round trip (what `ack` then `get`
+ * with timeoutMs 0 do). Resent after it ran, the ack is refused and nothing more is leased.
+ * ARGV: channel, key, token, fence, acked history size, then the next lease's token, leaseMs,
+ * maxDeliveries, maxInFlight.
+ * Reply: {requeued (1 | 0), key, value, fence, expiresAt | '-', deliveries}, or {requeued} when
+ * nothing can be leased now.
+ */
+export const ackGetScript = queueScript(
+  'ack-get',
+  `${LEASE_AND_ACK}
+local token, lease_ms, max_dlv, max_if = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local bad = bad_lease_args(lease_ms, max_dlv, max_if)
+if bad then return finish(bad) end
+local requeued = ack_lease(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+if type(requeued) == 'table' then return finish(requeued) end
+local reply = { requeued }
+-- A first round and, when it only moved dead letters, no more: the worker then waits as get does.
+local got = lease_front(token, lease_ms, '', tonumber(max_dlv), max_if)
+if got then
+  for _, v in ipairs(got) do reply[#reply + 1] = v end
+end
+return finish(reply)
 `,
 );
 
@@ -385,26 +451,8 @@ return finish(1)
  */
 export const ackScript = queueScript(
   'ack',
-  `
-local key, token, fence, cap = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local l = held(key, token, fence)
-if not l then return finish(refuse(token)) end
-local requeued = 0
--- The item is done: a value put meanwhile is a new item, with no deliveries yet.
-redis.call('HDEL', K_DLV, key)
-redis.call('HDEL', K_ERRS, key)
-if end_lease(key, l) then
-  append(key)
-  made_available(key)
-  requeued = 1
-else
-  redis.call('HDEL', K_VALS, key)
-  slot_freed()
-end
--- Ranked by fence (leases are granted in fence order): the latest cap acks are kept.
-redis.call('ZADD', K_ACKED, fence, token)
-redis.call('ZREMRANGEBYRANK', K_ACKED, 0, -(cap + 1))
-return finish(requeued)
+  `${LEASE_AND_ACK}
+return finish(ack_lease(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])))
 `,
 );
 

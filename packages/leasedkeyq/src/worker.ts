@@ -76,13 +76,21 @@ export interface ProcessOptions<T> {
   backoff?: BackoffOptions;
 }
 
+/** An item a worker leased, and `performance.now()` when the script that granted it was sent. */
+export interface Leased<T> {
+  item: LeasedItem<T>;
+  sentAt: number;
+}
+
 /** What a worker needs of its queue (its private parts, handed over by `process`). */
 export interface WorkerBackend<T> {
   client: RedisClientLike;
   leaseMs: number;
-  lease(signal: AbortSignal): Promise<{ item: LeasedItem<T>; sentAt: number }>;
+  lease(signal: AbortSignal): Promise<Leased<T>>;
   renew(lease: Lease): Promise<number | null>;
   ack(lease: Lease): Promise<void>;
+  /** Acks `lease` and leases the next item in the same round trip, if one can be leased now. */
+  ackAndLease(lease: Lease): Promise<Leased<T> | undefined>;
   release(lease: Lease, options: ReleaseOptions): Promise<ReleaseResult>;
   forget(worker: QueueWorker<T>): void;
 }
@@ -163,26 +171,31 @@ export class QueueWorker<T> {
   async #consume(): Promise<void> {
     const stopping = this.#stopping.signal;
     let failures = 0;
-    while (!stopping.aborted) {
-      let got: { item: LeasedItem<T>; sentAt: number };
-      try {
-        got = await this.#backend.lease(stopping);
-        failures = 0;
-      } catch (error) {
-        if (stopping.aborted) return;
-        // The queue was closed under the worker: nothing more can be leased.
-        if ((error as { code?: unknown } | null)?.code === 'QUEUE_CLOSED') return;
-        this.#report(error);
-        failures += 1;
-        await pause(jittered(Math.min(FAILURE_MAX_MS, FAILURE_BASE_MS * 2 ** Math.min(failures, 20))), stopping);
-        continue;
+    let next: Leased<T> | undefined;
+    // An item leased as stop() was called is handled all the same: nothing is left stranded.
+    while (next || !stopping.aborted) {
+      let got = next;
+      next = undefined;
+      if (!got) {
+        try {
+          got = await this.#backend.lease(stopping);
+          failures = 0;
+        } catch (error) {
+          if (stopping.aborted) return;
+          // The queue was closed under the worker: nothing more can be leased.
+          if ((error as { code?: unknown } | null)?.code === 'QUEUE_CLOSED') return;
+          this.#report(error);
+          failures += 1;
+          await pause(jittered(Math.min(FAILURE_MAX_MS, FAILURE_BASE_MS * 2 ** Math.min(failures, 20))), stopping);
+          continue;
+        }
       }
-      // An item leased as stop() was called is handled all the same: nothing is left stranded.
-      await this.#run(got.item, got.sentAt);
+      next = await this.#run(got.item, got.sentAt);
     }
   }
 
-  async #run(item: LeasedItem<T>, sentAt: number): Promise<void> {
+  /** Runs the handler on one item and settles it; returns the next item when the ack leased one. */
+  async #run(item: LeasedItem<T>, sentAt: number): Promise<Leased<T> | undefined> {
     const { lease } = item;
     const lost = new AbortController();
     const kept = LeaseKeeper.for(this.#backend.client).keep({
@@ -205,18 +218,21 @@ export class QueueWorker<T> {
       // The item may be with another consumer already: neither ack nor release it.
       this.#report(lost.signal.reason, item);
       if (failure) this.#report(failure.error, item);
-      return;
+      return undefined;
     }
     try {
       if (!failure) {
+        // Ack and lease the next item in one round trip, unless the worker is stopping.
+        if (!this.#stopping.signal.aborted) return await this.#backend.ackAndLease(lease);
         await this.#backend.ack(lease);
-        return;
+        return undefined;
       }
       this.#report(failure.error, item, true);
       await this.#backend.release(lease, { delayMs: this.#retryDelayMs(item.deliveries), error: failure.error });
     } catch (error) {
       this.#report(error, item);
     }
+    return undefined;
   }
 
   #retryDelayMs(deliveries: number): number {

@@ -151,6 +151,23 @@ describe.each(TARGETS)('LeasedKeyQueue.process on %s', (target) => {
     expect(seen).toEqual([1]);
   });
 
+  it('acks an item and leases the next in one script while items wait', async () => {
+    const { client: spy, scripts } = countingClient(client);
+    proxies.push(spy);
+    const { prefix } = freshQueue(client);
+    const producer = new LeasedKeyQueue<number>(client, 'q', { prefix });
+    for (let i = 0; i < 20; i++) await producer.put(`k${i}`, i);
+    const q = new LeasedKeyQueue<number>(spy, 'q', { prefix });
+    const seen: number[] = [];
+    const worker = q.process(({ value }) => void seen.push(value));
+    await until(() => seen.length === 20);
+    await until(async () => (await producer.inflightSize()) === 0);
+    await worker.stop();
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // One get, one ack-and-get per item, then the look, registration and leave of the idle wait.
+    expect(scripts()).toBeLessThanOrEqual(20 + 4);
+  });
+
   it('aborts the signal of a lease lost while its handler runs, reports it, and neither acks nor releases', async () => {
     const { q, other } = freshQueue(client);
     const errors: Array<{ code: unknown; key: string | undefined }> = [];
