@@ -107,7 +107,7 @@ const benchCase: BenchCase = {
               },
             },
             false,
-            `${NOTE}; a get and an ack script per item`,
+            `${NOTE}; one ack-and-get script per item`,
           ),
         );
         await q.close();
