@@ -1,6 +1,8 @@
 import { WakeBus } from '@x/redis-core';
 import { TARGETS } from '@x/testing';
+import { keyspace } from '@x/redis-core';
 import { InvalidArgumentError, LeasedKeyQueue, QueueTimeoutError, type Lease } from '../src';
+import { QUEUE_KEYS, ackGetScript, releaseScript } from '../src/scripts';
 import { connect, freshQueue, keysWritten, sleep, stateAfter, type TestClient } from './support';
 
 describe.each(TARGETS)('LeasedKeyQueue deliveries, dead letters, delays and maxInFlight on %s', (target) => {
@@ -198,6 +200,28 @@ describe.each(TARGETS)('LeasedKeyQueue deliveries, dead letters, delays and maxI
       expect(await stateAfter(blockedAgain, 150)).toBe('pending');
       expect(await q.release(b.lease, { delayMs: 60_000 })).toBe('delayed');
       expect((await blockedAgain).key).toBe('k3');
+    });
+  });
+
+  describe('resent scripts', () => {
+    it('changes nothing when a release or an ack-and-get is sent again after it ran', async () => {
+      const { q, prefix } = freshQueue(client, { maxDeliveries: 2 });
+      const ks = keyspace(prefix, 'leasedkeyq', 'q');
+      const keys = QUEUE_KEYS.map((k) => ks.key(k));
+      for (const key of ['a', 'b', 'c']) await q.put(key, 0);
+      const a = (await q.get()).lease;
+      const release = [ks.channel, a.key, a.token, String(a.fence), '0', '0', 'boom', '2'];
+      expect(await releaseScript.run(client, keys, release)).toBe('released');
+      await expect(releaseScript.run(client, keys, release)).rejects.toMatchObject({ code: 'INVALID_LEASE' });
+      expect(await q.availableKeys()).toEqual(['b', 'c', 'a']);
+
+      const b = (await q.get()).lease;
+      const ackGet = [ks.channel, b.key, b.token, String(b.fence), '100', 'cd'.repeat(16), '', '2', ''];
+      const first = (await ackGetScript.run(client, keys, ackGet)) as unknown[];
+      expect(first.slice(0, 2)).toEqual([0, 'c']);
+      await expect(ackGetScript.run(client, keys, ackGet)).rejects.toMatchObject({ code: 'LEASE_ALREADY_ACKNOWLEDGED' });
+      expect(await q.availableKeys()).toEqual(['a']);
+      expect(await q.inflightKeys()).toEqual(['c']);
     });
   });
 
