@@ -175,7 +175,11 @@ const benchCase: BenchCase = {
           ),
         );
         const ks = keyspace(prefix, 'leasedkeyq', name);
-        await client.unlink(['avail', 'vals', 'next', 'leases', 'exp', 'meta', 'waiters', 'takers', 'acked'].map((s) => ks.key(s)));
+        await client.unlink(
+          ['avail', 'vals', 'next', 'leases', 'exp', 'meta', 'waiters', 'takers', 'acked', 'dlv', 'errs', 'delayed', 'dfront', 'dead', 'deadrec'].map((s) =>
+            ks.key(s),
+          ),
+        );
       }
     } finally {
       await WakeBus.close(consumerClient);

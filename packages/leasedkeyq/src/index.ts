@@ -6,8 +6,13 @@ export {
   type PutResult,
   type GetOptions,
   type ReleaseOptions,
+  type ReleaseResult,
   type LeasedItem,
+  type DeadLetter,
+  type DeadLettersOptions,
+  type RedriveOptions,
 } from './queue';
+export { QueueWorker, type ProcessHandler, type ProcessOptions, type BackoffOptions, type WorkItem } from './worker';
 export type { Lease } from './lease';
 export { jsonCodec, type Codec } from './codec';
 export {

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from '@x/redis-core';
  *
  * @example
  * const { value, lease } = await q.get();
- * console.log(lease.key, lease.fence, lease.expiresAt && new Date(lease.expiresAt));
+ * console.log(lease.key, lease.fence, lease.deliveries, lease.expiresAt && new Date(lease.expiresAt));
  * await q.ack(lease);
  */
 export interface Lease {
@@ -22,6 +22,11 @@ export interface Lease {
   readonly fence: number;
   /** When the lease expires, in server epoch milliseconds, or `null` for a lease without expiry. */
   readonly expiresAt: number | null;
+  /**
+   * How many times the item has been leased, this lease included (1 on the first delivery). The
+   * count survives expiry and release, and restarts when the item leaves the queue.
+   */
+  readonly deliveries: number;
 }
 
 /** Checks that `value` looks like a lease before anything is sent. */

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   InvalidArgumentError,
+  MAX_DURATION_MS,
   assertDurationMs,
   assertInteger,
   assertName,
@@ -17,9 +18,12 @@ import { KeyAlreadyInFlightError, LeaseAlreadyAcknowledgedError, QueueClosedErro
 import { assertLease, type Lease } from './lease';
 import {
   QUEUE_KEYS,
+  ackGetScript,
   ackScript,
   availableKeysScript,
   containsScript,
+  deadLettersScript,
+  redriveScript,
   extendScript,
   getScript,
   inflightKeysScript,
@@ -31,6 +35,7 @@ import {
   sizesScript,
   takeScript,
 } from './scripts';
+import { QueueWorker, type ProcessHandler, type ProcessOptions, type WorkerBackend } from './worker';
 
 /**
  * What `put` does with a key that is leased to a consumer.
@@ -79,6 +84,20 @@ export interface LeasedKeyQueueOptions<T> {
    * @default 10_000
    */
   ackHistory?: number;
+  /**
+   * How many times an item may be leased. An item leased that often and then released, or whose
+   * last lease expired, goes to the queue's dead letters (`deadLetters()`, `redrive()`) instead
+   * of being delivered again. An integer from 1.
+   * @default 10
+   */
+  maxDeliveries?: number;
+  /**
+   * The most items in flight at once in the whole queue, across every process: `get` leases
+   * nothing while that many leases live, and waits (woken when a lease ends). `take` is not held
+   * back, but its leases count. `undefined`: no limit.
+   * @default undefined
+   */
+  maxInFlight?: number;
 }
 
 /**
@@ -128,10 +147,75 @@ export interface GetOptions {
  */
 export interface ReleaseOptions {
   /**
-   * Put the item at the front of the queue (next to be served) rather than at the back.
+   * Put the item at the front of the queue (next to be served) rather than at the back; with
+   * `delayMs`, when the delay is over.
    * @default false
    */
   requeueFront?: boolean;
+  /**
+   * Keep the item out of the queue for this long (server clock); it then joins the back (or the
+   * front). Meanwhile it is neither available nor in flight: `put` replaces its value and keeps
+   * the delay, `take` waits for it. `0`: available at once.
+   * @default 0
+   */
+  delayMs?: number;
+  /**
+   * Why the item is released: kept as the item's last error (an `Error`'s `String(error)`, at
+   * most 4,096 characters), and shown in its dead letter.
+   */
+  error?: unknown;
+}
+
+/**
+ * What `release` did with the item: put it back, delayed it, or (leased `maxDeliveries` times)
+ * moved it to the dead letters.
+ *
+ * @example
+ * if ((await q.release(lease, { error })) === 'dead-lettered') alert(lease.key);
+ */
+export type ReleaseResult = 'released' | 'delayed' | 'dead-lettered';
+
+/**
+ * An item taken out of the queue after `maxDeliveries` leases, as `deadLetters()` lists it.
+ *
+ * @example
+ * for (const d of await q.deadLetters()) console.log(d.key, d.deliveries, d.error);
+ */
+export interface DeadLetter<T> {
+  key: string;
+  /** The item's value when it was dead-lettered. */
+  value: T;
+  /** How many times it was leased. */
+  deliveries: number;
+  /** The last error it was released with, or `null`. */
+  error: string | null;
+  /** When it was dead-lettered, in server epoch milliseconds. */
+  deadAt: number;
+}
+
+/**
+ * Options of `deadLetters`.
+ *
+ * @example
+ * await q.deadLetters({ limit: 10 });
+ */
+export interface DeadLettersOptions {
+  /**
+   * How many to return at most, oldest first (an integer from 1 to 10,000).
+   * @default 1_000
+   */
+  limit?: number;
+}
+
+/**
+ * Options of `redrive`.
+ *
+ * @example
+ * await q.redrive({ keys: ['task-1'] });
+ */
+export interface RedriveOptions {
+  /** Redrive only these keys' dead letters. Default: every dead letter. */
+  keys?: string[];
 }
 
 /**
@@ -143,6 +227,8 @@ export interface ReleaseOptions {
 export interface LeasedItem<T> {
   key: string;
   value: T;
+  /** How many times the item has been leased, this lease included (`lease.deliveries`). */
+  deliveries: number;
   /** Pass it to `ack`, `release` or `extend`. */
   lease: Lease;
 }
@@ -157,7 +243,10 @@ function newToken(): string {
 
 const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_ACK_HISTORY = 10_000;
+const DEFAULT_MAX_DELIVERIES = 10;
 const RETURN_BATCH = 1_000;
+const REDRIVE_BATCH = 1_000;
+const MAX_ERROR_CHARS = 4_096;
 
 /**
  * A keyed FIFO queue with leases, shared by every process that opens it by the same name.
@@ -183,6 +272,9 @@ export class LeasedKeyQueue<T = unknown> {
   readonly #codec: Codec<T>;
   readonly #defaultLeaseMs: number | null;
   readonly #ackHistory: string;
+  readonly #maxDeliveries: string;
+  readonly #maxInFlight: string;
+  readonly #workers = new Set<QueueWorker<T>>();
   /** Leases this instance granted and has not seen end: `close()` returns them. */
   readonly #held = new Map<string, Lease>();
   readonly #acked = new WeakSet<Lease>();
@@ -205,6 +297,8 @@ export class LeasedKeyQueue<T = unknown> {
     const lease = options.defaultLeaseTimeoutMs === undefined ? DEFAULT_LEASE_MS : options.defaultLeaseTimeoutMs;
     this.#defaultLeaseMs = lease === null ? null : assertDurationMs('defaultLeaseTimeoutMs', lease);
     this.#ackHistory = String(assertInteger('ackHistory', options.ackHistory ?? DEFAULT_ACK_HISTORY, 0, 10_000_000));
+    this.#maxDeliveries = String(assertInteger('maxDeliveries', options.maxDeliveries === undefined ? DEFAULT_MAX_DELIVERIES : options.maxDeliveries, 1));
+    this.#maxInFlight = options.maxInFlight === undefined ? '' : String(assertInteger('maxInFlight', options.maxInFlight, 1));
   }
 
   /**
@@ -257,6 +351,10 @@ export class LeasedKeyQueue<T = unknown> {
    */
   async ack(lease: Lease): Promise<void> {
     this.#assertOpen();
+    return this.#ack(lease);
+  }
+
+  async #ack(lease: Lease): Promise<void> {
     assertLease(lease);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     await this.#onLease(lease, () =>
@@ -266,19 +364,38 @@ export class LeasedKeyQueue<T = unknown> {
   }
 
   /**
-   * Ends a lease and puts the item back: at the back, or at the front with `requeueFront`.
+   * Ends a lease and puts the item back: at the back, or at the front with `requeueFront`; after
+   * `delayMs`, if given. An item leased `maxDeliveries` times goes to the dead letters instead.
    *
    * @example
    * await q.release(lease, { requeueFront: true });
+   * await q.release(lease, { delayMs: 5_000, error }); // retry in 5 s, remembering why
    */
-  async release(lease: Lease, options: ReleaseOptions = {}): Promise<void> {
+  async release(lease: Lease, options: ReleaseOptions = {}): Promise<ReleaseResult> {
     this.#assertOpen();
+    return this.#release(lease, options);
+  }
+
+  async #release(lease: Lease, options: ReleaseOptions): Promise<ReleaseResult> {
     assertLease(lease);
+    const delayMs = assertInteger('delayMs', options.delayMs ?? 0, 0, MAX_DURATION_MS);
+    const error = options.error === undefined || options.error === null ? '' : errorText(options.error);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     const front = options.requeueFront === true ? '1' : '0';
-    await this.#onLease(lease, () =>
-      releaseScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), front]),
-    );
+    let result: unknown;
+    await this.#onLease(lease, async () => {
+      result = await releaseScript.run(this.#client, this.#keys, [
+        this.#ks.channel,
+        lease.key,
+        lease.token,
+        String(lease.fence),
+        front,
+        String(delayMs),
+        error,
+        this.#maxDeliveries,
+      ]);
+    });
+    return result as ReleaseResult;
   }
 
   /**
@@ -302,7 +419,7 @@ export class LeasedKeyQueue<T = unknown> {
       if (isLeaseError(error)) this.#held.delete(lease.token);
       throw error;
     }
-    const extended: Lease = Object.freeze({ key: lease.key, token: lease.token, fence: lease.fence, expiresAt });
+    const extended: Lease = Object.freeze({ key: lease.key, token: lease.token, fence: lease.fence, expiresAt, deliveries: lease.deliveries });
     if (this.#held.has(lease.token)) this.#held.set(lease.token, extended);
     return extended;
   }
@@ -380,6 +497,151 @@ export class LeasedKeyQueue<T = unknown> {
   }
 
   /**
+   * The number of items released with a delay that is not over yet.
+   *
+   * @example
+   * const retrying = await q.delayedSize();
+   */
+  async delayedSize(): Promise<number> {
+    this.#assertOpen();
+    return ((await sizesScript.run(this.#client, this.#keys, [this.#ks.channel])) as number[])[2]!;
+  }
+
+  /**
+   * The number of dead letters.
+   *
+   * @example
+   * if ((await q.deadLetterSize()) > 0) alert('some items keep failing');
+   */
+  async deadLetterSize(): Promise<number> {
+    this.#assertOpen();
+    return ((await sizesScript.run(this.#client, this.#keys, [this.#ks.channel])) as number[])[3]!;
+  }
+
+  /**
+   * The dead letters, oldest first: items leased `maxDeliveries` times, with the value, delivery
+   * count and last error each had. A key dead-lettered twice is listed once, with its latest letter.
+   *
+   * @example
+   * for (const { key, deliveries, error } of await q.deadLetters()) console.log(key, deliveries, error);
+   */
+  async deadLetters(options: DeadLettersOptions = {}): Promise<Array<DeadLetter<T>>> {
+    this.#assertOpen();
+    const limit = assertInteger('limit', options.limit ?? 1_000, 1, 10_000);
+    const flat = (await deadLettersScript.run(this.#client, this.#keys, [this.#ks.channel, '0', String(limit)])) as string[];
+    const letters: Array<DeadLetter<T>> = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const rec = JSON.parse(flat[i + 1]!) as { value: string; deliveries: number; error?: string; at: number };
+      letters.push({ key: flat[i]!, value: this.#codec.decode(rec.value), deliveries: rec.deliveries, error: rec.error ?? null, deadAt: rec.at });
+    }
+    return letters;
+  }
+
+  /**
+   * Puts dead letters back at the end of the queue (oldest first) with a fresh delivery count:
+   * all of them, or those of `keys`. A letter whose key is in the queue again (put since) stays a
+   * dead letter, since the queue holds a newer item of that key. Returns how many were redriven.
+   *
+   * @example
+   * await fixTheBug();
+   * console.log(`${await q.redrive()} items back in the queue`);
+   */
+  async redrive(options: RedriveOptions = {}): Promise<number> {
+    this.#assertOpen();
+    if (options.keys !== undefined) {
+      if (!Array.isArray(options.keys)) throw new InvalidArgumentError('keys must be an array of keys');
+      for (const key of options.keys) assertName('key', key);
+      let redriven = 0;
+      for (let i = 0; i < options.keys.length; i += REDRIVE_BATCH) {
+        const batch = options.keys.slice(i, i + REDRIVE_BATCH);
+        const reply = (await redriveScript.run(this.#client, this.#keys, [this.#ks.channel, '', '0', ...batch])) as number[];
+        redriven += reply[0]!;
+      }
+      return redriven;
+    }
+    // Skipped letters stay at the front of the dead letters: the next batch starts after them.
+    let redriven = 0;
+    let offset = 0;
+    for (;;) {
+      const [moved, skipped, scanned] = (await redriveScript.run(this.#client, this.#keys, [
+        this.#ks.channel,
+        String(offset),
+        String(REDRIVE_BATCH),
+      ])) as [number, number, number];
+      redriven += moved;
+      offset += skipped;
+      if (scanned < REDRIVE_BATCH) return redriven;
+    }
+  }
+
+  /**
+   * Runs `handler` on every item of the queue, `concurrency` at a time, until `stop()`: leases
+   * with push wake-ups (no polling), renews each lease while its handler runs (one lease keeper
+   * per process), acks when the handler resolves, and when it throws releases the item with a
+   * capped, jittered backoff (`delayMs`) and the error, until `maxDeliveries` sends it to the
+   * dead letters. Errors go to `onError`.
+   *
+   * @example
+   * const worker = q.process(async ({ key, value, signal }) => { await work(key, value, { signal }); }, {
+   *   concurrency: 16,
+   *   onError: (error, item) => log.warn({ error, key: item?.key }),
+   * });
+   * process.on('SIGTERM', () => void worker.stop()); // in-flight items finish first
+   */
+  process(handler: ProcessHandler<T>, options: ProcessOptions<T> = {}): QueueWorker<T> {
+    this.#assertOpen();
+    const leaseMs = options.leaseTimeoutMs === undefined ? this.#defaultLeaseMs ?? DEFAULT_LEASE_MS : options.leaseTimeoutMs;
+    const leaseArg = String(assertDurationMs('leaseTimeoutMs', leaseMs));
+    const backend: WorkerBackend<T> = {
+      client: this.#client,
+      leaseMs: Number(leaseArg),
+      lease: (signal) => {
+        this.#assertOpen();
+        return this.#track(this.#wait(undefined, Infinity, leaseArg, signal));
+      },
+      renew: async (lease) => {
+        try {
+          return Number(
+            await extendScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), leaseArg]),
+          );
+        } catch (error) {
+          if (isLeaseError(error)) return null;
+          throw error;
+        }
+      },
+      // A closing queue stops its workers first: their last acks and releases still go through.
+      ack: (lease) => this.#ack(lease),
+      ackAndLease: async (lease) => {
+        assertLease(lease);
+        if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
+        const token = newToken();
+        const sentAt = performance.now();
+        let reply: unknown[] = [];
+        await this.#onLease(lease, async () => {
+          reply = (await ackGetScript.run(this.#client, this.#keys, [
+            this.#ks.channel,
+            lease.key,
+            lease.token,
+            String(lease.fence),
+            this.#ackHistory,
+            token,
+            leaseArg,
+            this.#maxDeliveries,
+            this.#maxInFlight,
+          ])) as unknown[];
+        });
+        this.#acked.add(lease);
+        return reply.length > 1 ? { item: this.#leased(token, reply.slice(1)), sentAt } : undefined;
+      },
+      release: (lease, opts) => this.#release(lease, opts),
+      forget: (worker) => void this.#workers.delete(worker),
+    };
+    const worker = new QueueWorker<T>(handler, options, backend);
+    this.#workers.add(worker);
+    return worker;
+  }
+
+  /**
    * Closes this instance: waits in progress reject with `QueueClosedError`, every lease this
    * instance granted that is still live goes back to the front of the queue (the earliest leased
    * first), and every later call throws `QueueClosedError`. The queue itself stays, for the other
@@ -399,6 +661,8 @@ export class LeasedKeyQueue<T = unknown> {
   }
 
   async #close(): Promise<void> {
+    // Workers first: their items in progress finish (and are acked or released) before the rest.
+    await Promise.allSettled([...this.#workers].map((w) => w.stop()));
     this.#closing.abort(new QueueClosedError('the queue was closed while waiting'));
     await Promise.allSettled([...this.#pending]);
     const leases = [...this.#held.values()].sort((a, b) => a.fence - b.fence);
@@ -437,14 +701,23 @@ export class LeasedKeyQueue<T = unknown> {
     const leaseMs = options.leaseTimeoutMs === undefined ? this.#defaultLeaseMs : options.leaseTimeoutMs;
     const leaseArg = leaseMs === null ? '' : String(assertDurationMs('leaseTimeoutMs', leaseMs));
     const signal = assertSignal(options.signal);
-    const promise = this.#wait(key, timeoutMs, leaseArg, signal);
+    return this.#track(this.#wait(key, timeoutMs, leaseArg, signal)).then((r) => r.item);
+  }
+
+  #track<R>(promise: Promise<R>): Promise<R> {
     this.#pending.add(promise);
     const forget = (): void => void this.#pending.delete(promise);
     promise.then(forget, forget);
     return promise;
   }
 
-  async #wait(key: string | undefined, timeoutMs: number, leaseArg: string, signal: AbortSignal | undefined): Promise<LeasedItem<T>> {
+  /** One lease, and `performance.now()` when the script that granted it was sent. */
+  async #wait(
+    key: string | undefined,
+    timeoutMs: number,
+    leaseArg: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ item: LeasedItem<T>; sentAt: number }> {
     signal?.throwIfAborted();
     const token = newToken();
     const channel = this.#ks.channel;
@@ -455,12 +728,18 @@ export class LeasedKeyQueue<T = unknown> {
     const target = key === undefined ? `w${token}` : `t${createHash('sha1').update(key, 'utf8').digest('hex')}`;
     const attempt = (register: boolean): Promise<unknown> =>
       key === undefined
-        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : ''])
-        : takeScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? '1' : '0', key]);
+        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : '', this.#maxDeliveries, this.#maxInFlight])
+        : takeScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? '1' : '0', key, this.#maxDeliveries]);
 
+    let sentAt = 0;
     const once = async (register: boolean): Promise<Attempt<unknown[]>> => {
-      const r = (await attempt(register)) as unknown[];
-      return r.length === 1 ? { retryInMs: Number(r[0]) } : { done: r };
+      for (;;) {
+        sentAt = performance.now();
+        const r = (await attempt(register)) as unknown[];
+        // {0}: the attempt moved a batch of dead letters and more items wait: attempt again now.
+        if (r.length === 1 && Number(r[0]) === 0) continue;
+        return r.length === 1 ? { retryInMs: Number(r[0]) } : { done: r };
+      }
     };
     let reply: unknown[];
     if (timeoutMs === 0) {
@@ -492,17 +771,24 @@ export class LeasedKeyQueue<T = unknown> {
         timeoutError,
       });
     }
-    const [itemKey, raw, fence, expiresAt] = reply as [string, string, string, string];
+    const item = this.#leased(token, reply);
+    // Granted while close() ran: close() returns it to the front.
+    if (this.#closed) throw new QueueClosedError('the queue was closed while waiting');
+    return { item, sentAt };
+  }
+
+  /** The item of a grant reply {key, value, fence, expiresAt | '-', deliveries}, remembered for close(). */
+  #leased(token: string, reply: unknown[]): LeasedItem<T> {
+    const [itemKey, raw, fence, expiresAt, deliveries] = reply as [string, string, string, string, string];
     const lease: Lease = Object.freeze({
       key: itemKey,
       token,
       fence: Number(fence),
       expiresAt: expiresAt === '-' ? null : Number(expiresAt),
+      deliveries: Number(deliveries),
     });
     this.#remember(lease);
-    // Granted while close() ran: close() returns it to the front.
-    if (this.#closed) throw new QueueClosedError('the queue was closed while waiting');
-    return { key: itemKey, value: this.#codec.decode(raw), lease };
+    return { key: itemKey, value: this.#codec.decode(raw), deliveries: lease.deliveries, lease };
   }
 
   #remember(lease: Lease): void {
@@ -513,6 +799,16 @@ export class LeasedKeyQueue<T = unknown> {
       for (const [token, held] of this.#held) if (held.expiresAt !== null && held.expiresAt < before) this.#held.delete(token);
     }
   }
+}
+
+function errorText(error: unknown): string {
+  let text: string;
+  try {
+    text = String(error);
+  } catch {
+    text = Object.prototype.toString.call(error);
+  }
+  return text.length > MAX_ERROR_CHARS ? text.slice(0, MAX_ERROR_CHARS) : text;
 }
 
 function isLeaseError(error: unknown): boolean {

@@ -16,8 +16,34 @@ import { InvalidLeaseError, LeaseAlreadyAcknowledgedError } from './errors';
  * - `waiters` ZSET  blocked getter id -> registration deadline (a wake pops the earliest).
  * - `takers`  ZSET  key -> deadline of the latest blocked `take` registration for it.
  * - `acked`   ZSET  token -> fence: the latest acks, to tell a second ack from an unknown lease.
+ * - `dlv`     HASH  key -> how many times the item was leased (kept across expiry and release,
+ *                   dropped when the item leaves the queue).
+ * - `errs`    HASH  key -> the last error an item was released with.
+ * - `delayed` ZSET  key -> when a delayed release makes the item available (server epoch ms).
+ * - `dfront`  HASH  key -> 1 for a delayed item that joins the front, not the back, when due.
+ * - `dead`    ZSET  key -> order of dead-lettering (`meta.dead`), oldest first.
+ * - `deadrec` HASH  key -> the dead letter, JSON: {value, deliveries, error?, at}.
  */
-export const QUEUE_KEYS = ['avail', 'vals', 'next', 'leases', 'exp', 'meta', 'waiters', 'takers', 'acked'] as const;
+export const QUEUE_KEYS = [
+  'avail',
+  'vals',
+  'next',
+  'leases',
+  'exp',
+  'meta',
+  'waiters',
+  'takers',
+  'acked',
+  'dlv',
+  'errs',
+  'delayed',
+  'dfront',
+  'dead',
+  'deadrec',
+] as const;
+
+/** Most items a get moves to the dead letters before it answers "try again at once". */
+export const DEAD_LETTER_BATCH = 100;
 
 /** Longest a blocked wait goes without re-checking (a safety net for a lost wake-up message). */
 export const MAX_RECHECK_MS = 5_000;
@@ -29,6 +55,7 @@ export const MAX_RECHECK_MS = 5_000;
 const PRELUDE = `${LUA_HELPERS}
 local K_AVAIL, K_VALS, K_NEXT, K_LEASES, K_EXP, K_META, K_WAITERS, K_TAKERS, K_ACKED =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_DLV, K_ERRS, K_DELAYED, K_DFRONT, K_DEAD, K_DEADREC = KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14], KEYS[15]
 local CHANNEL = ARGV[1]
 -- One TIME per script: every call into Redis costs, and a script is atomic anyway.
 local T = redis.call('TIME')
@@ -156,9 +183,11 @@ local function new_fence()
   return f
 end
 
--- Leases key (just taken out of the available set) to token: reply {key, value, fence, expiresAt | '-'}.
+-- Leases key (just taken out of the available set) to token: reply
+-- {key, value, fence, expiresAt | '-', deliveries}. The delivery count grows in the same script.
 local function grant(key, token, lease_ms)
   local fence = new_fence()
+  local deliveries = redis.call('HINCRBY', K_DLV, key, 1)
   local exp = '-'
   if lease_ms ~= '' then
     local at = NOW + tonumber(lease_ms)
@@ -166,7 +195,48 @@ local function grant(key, token, lease_ms)
     redis.call('ZADD', K_EXP, exp, key)
   end
   redis.call('HSET', K_LEASES, key, token .. ' ' .. fence .. ' ' .. exp)
-  return { key, redis.call('HGET', K_VALS, key), fence, exp }
+  return { key, redis.call('HGET', K_VALS, key), fence, exp, deliveries }
+end
+
+local function deliveries_of(key)
+  return tonumber(redis.call('HGET', K_DLV, key) or '0')
+end
+
+-- A lease ended without making an item available: a getter held back by maxInFlight may go on.
+local function slot_freed()
+  if someone_waits() and redis.call('ZCARD', K_AVAIL) > 0 then freed = freed + 1 end
+end
+
+-- The item leaves the queue (it is neither available nor in flight) for the dead letters, with
+-- its value, delivery count and last error. A key dead-lettered again replaces its older letter.
+local function dead_letter(key, err)
+  if err == nil or err == '' then err = redis.call('HGET', K_ERRS, key) or nil end
+  local rec = { value = redis.call('HGET', K_VALS, key), deliveries = deliveries_of(key), error = err, at = NOW }
+  redis.call('HSET', K_DEADREC, key, cjson.encode(rec))
+  redis.call('ZADD', K_DEAD, redis.call('HINCRBY', K_META, 'dead', 1), key)
+  redis.call('HDEL', K_VALS, key)
+  redis.call('HDEL', K_DLV, key)
+  redis.call('HDEL', K_ERRS, key)
+  slot_freed()
+end
+
+-- Delayed releases that are due join the queue, the earliest due first. Every script runs this
+-- before its work, so an item due before a put is ahead of it, whenever the queue notices.
+local function promote()
+  local due = redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'LIMIT', 0, RECLAIM_BATCH)
+  if #due == 0 then return end
+  redis.call('ZREM', K_DELAYED, unpack(due))
+  for _, key in ipairs(due) do
+    if redis.call('HDEL', K_DFRONT, key) == 1 then prepend(key) else append(key) end
+    made_available(key)
+  end
+end
+
+-- The earliest of two optional times (strings or numbers), or nil.
+local function earliest(a, b)
+  if not a then return b end
+  if not b then return a end
+  return math.min(tonumber(a), tonumber(b))
 end
 
 local function retry_in(at)
@@ -175,6 +245,7 @@ local function retry_in(at)
 end
 
 reclaim()
+promote()
 `;
 
 const errors = {
@@ -208,55 +279,152 @@ if l then
   return finish('updated')
 end
 redis.call('HSET', K_VALS, key, value)
-if append(key) == 0 then return finish('replaced') end
+-- A delayed item is replaced and stays delayed.
+if redis.call('ZSCORE', K_DELAYED, key) or append(key) == 0 then return finish('replaced') end
 made_available(key)
 return finish('added')
 `,
 );
 
+// Shared by get, ack and ack-get.
+const LEASE_AND_ACK = `
+-- Leases the front item to token, moving items leased max_dlv times to the dead letters on the
+-- way (at most a batch): the grant, or nil and when to attempt again (0: at once, more items
+-- wait behind dead letters). A waiter id registers a blocked getter when nothing can be leased.
+local function lease_front(token, lease_ms, waiter, max_dlv, max_if)
+  if max_if == '' or redis.call('HLEN', K_LEASES) < tonumber(max_if) then
+    for _ = 1, ${DEAD_LETTER_BATCH} do
+      local front = redis.call('ZPOPMIN', K_AVAIL)
+      if not front[1] then break end
+      if deliveries_of(front[1]) < max_dlv then
+        if waiter ~= '' then redis.call('ZREM', K_WAITERS, waiter) end
+        return grant(front[1], token, lease_ms), nil
+      end
+      dead_letter(front[1], nil)
+    end
+    if redis.call('ZCARD', K_AVAIL) > 0 then return nil, 0 end
+  end
+  local first = redis.call('ZRANGE', K_EXP, 0, 0, 'WITHSCORES')
+  local due = redis.call('ZRANGE', K_DELAYED, 0, 0, 'WITHSCORES')
+  local retry = retry_in(earliest(first[2], due[2]))
+  if waiter ~= '' then
+    redis.call('ZREMRANGEBYSCORE', K_WAITERS, '-inf', '(' .. int(NOW))
+    redis.call('ZADD', K_WAITERS, int(NOW + retry + GRACE_MS), waiter)
+  end
+  return nil, retry
+end
+
+-- Acks lease token/fence of key: 1 when a value put while in flight became a new item at the
+-- back, 0 when the item left the queue, or the error reply refusing the lease.
+local function ack_lease(key, token, fence, cap)
+  local l = held(key, token, fence)
+  if not l then return refuse(token) end
+  local requeued = 0
+  -- The item is done: a value put meanwhile is a new item, with no deliveries yet.
+  redis.call('HDEL', K_DLV, key)
+  redis.call('HDEL', K_ERRS, key)
+  if end_lease(key, l) then
+    append(key)
+    made_available(key)
+    requeued = 1
+  else
+    redis.call('HDEL', K_VALS, key)
+    slot_freed()
+  end
+  -- Ranked by fence (leases are granted in fence order): the latest cap acks are kept.
+  redis.call('ZADD', K_ACKED, fence, token)
+  redis.call('ZREMRANGEBYRANK', K_ACKED, 0, -(cap + 1))
+  return requeued
+end
+
+local function bad_lease_args(lease_ms, max_dlv, max_if)
+  if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
+    return redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer')
+  end
+  if not string.match(max_dlv, '^[1-9]%d*$') or (max_if ~= '' and not string.match(max_if, '^[1-9]%d*$')) then
+    return redis.error_reply('INVALID_ARGUMENT maxDeliveries and maxInFlight must be positive integers')
+  end
+  return nil
+end
+`;
+
 /**
- * One attempt of get: leases the front item, or registers the caller as a blocked getter.
- * ARGV: channel, token, leaseMs ('' = no expiry), waiter id ('' = do not register).
- * Reply: {key, value, fence, expiresAt | '-'}, or {retryInMs} when the queue is empty.
+ * One attempt of get: leases the front item, or registers the caller as a blocked getter. An item
+ * leased maxDeliveries times already goes to the dead letters instead (at most
+ * DEAD_LETTER_BATCH per call); with maxInFlight, nothing is leased while that many leases live.
+ * ARGV: channel, token, leaseMs ('' = no expiry), waiter id ('' = do not register),
+ * maxDeliveries, maxInFlight ('' = no limit).
+ * Reply: {key, value, fence, expiresAt | '-', deliveries}, or {retryInMs} when nothing can be
+ * leased now ({0}: dead letters were moved, attempt again at once).
  */
 export const getScript = queueScript(
   'get',
-  `
-local token, lease_ms, waiter = ARGV[2], ARGV[3], ARGV[4]
-if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
-  return finish(redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer'))
-end
-local front = redis.call('ZPOPMIN', K_AVAIL)
-if front[1] then
-  if waiter ~= '' then redis.call('ZREM', K_WAITERS, waiter) end
-  return finish(grant(front[1], token, lease_ms))
-end
-local first = redis.call('ZRANGE', K_EXP, 0, 0, 'WITHSCORES')
-local retry = retry_in(first[2])
-if waiter ~= '' then
-  redis.call('ZREMRANGEBYSCORE', K_WAITERS, '-inf', '(' .. int(NOW))
-  redis.call('ZADD', K_WAITERS, int(NOW + retry + GRACE_MS), waiter)
-end
+  `${LEASE_AND_ACK}
+local token, lease_ms, waiter, max_dlv, max_if = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local bad = bad_lease_args(lease_ms, max_dlv, max_if)
+if bad then return finish(bad) end
+local got, retry = lease_front(token, lease_ms, waiter, tonumber(max_dlv), max_if)
+if got then return finish(got) end
 return finish({ retry })
 `,
 );
 
 /**
- * One attempt of take: leases key if it is available, or registers a blocked taker of key.
- * ARGV: channel, token, leaseMs ('' = no expiry), register ('1' | '0'), key.
- * Reply: {key, value, fence, expiresAt | '-'}, or {retryInMs} while key is absent or in flight.
+ * A worker's ack of one item and lease of the next, in one round trip (what `ack` then `get`
+ * with timeoutMs 0 do). Resent after it ran, the ack is refused and nothing more is leased.
+ * ARGV: channel, key, token, fence, acked history size, then the next lease's token, leaseMs,
+ * maxDeliveries, maxInFlight.
+ * Reply: {requeued (1 | 0), key, value, fence, expiresAt | '-', deliveries}, or {requeued} when
+ * nothing can be leased now.
+ */
+export const ackGetScript = queueScript(
+  'ack-get',
+  `${LEASE_AND_ACK}
+local token, lease_ms, max_dlv, max_if = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
+local bad = bad_lease_args(lease_ms, max_dlv, max_if)
+if bad then return finish(bad) end
+local requeued = ack_lease(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]))
+if type(requeued) == 'table' then return finish(requeued) end
+local reply = { requeued }
+-- A first round and, when it only moved dead letters, no more: the worker then waits as get does.
+local got = lease_front(token, lease_ms, '', tonumber(max_dlv), max_if)
+if got then
+  for _, v in ipairs(got) do reply[#reply + 1] = v end
+end
+return finish(reply)
+`,
+);
+
+/**
+ * One attempt of take: leases key if it is available, or registers a blocked taker of key. An
+ * item leased maxDeliveries times already goes to the dead letters instead (the key is then absent).
+ * ARGV: channel, token, leaseMs ('' = no expiry), register ('1' | '0'), key, maxDeliveries.
+ * Reply: {key, value, fence, expiresAt | '-', deliveries}, or {retryInMs} while key is absent,
+ * delayed or in flight.
  */
 export const takeScript = queueScript(
   'take',
   `
-local token, lease_ms, register, key = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local token, lease_ms, register, key, max_dlv = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
   return finish(redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer'))
 end
-if redis.call('ZREM', K_AVAIL, key) == 1 then return finish(grant(key, token, lease_ms)) end
+if not string.match(max_dlv, '^[1-9]%d*$') then
+  return finish(redis.error_reply('INVALID_ARGUMENT maxDeliveries must be a positive integer'))
+end
+max_dlv = tonumber(max_dlv)
+local function take_it()
+  if deliveries_of(key) < max_dlv then return grant(key, token, lease_ms) end
+  dead_letter(key, nil)
+  return nil
+end
+local got
+if redis.call('ZREM', K_AVAIL, key) == 1 then got = take_it() end
+if got then return finish(got) end
 local l = live_lease(key)
-if not l and redis.call('ZREM', K_AVAIL, key) == 1 then return finish(grant(key, token, lease_ms)) end
-local retry = retry_in(l and l.exp ~= '-' and l.exp or nil)
+if not l and redis.call('ZREM', K_AVAIL, key) == 1 then got = take_it() end
+if got then return finish(got) end
+local retry = retry_in(l and l.exp ~= '-' and l.exp or redis.call('ZSCORE', K_DELAYED, key) or nil)
 if register == '1' then
   redis.call('ZREMRANGEBYSCORE', K_TAKERS, '-inf', '(' .. int(NOW))
   redis.call('ZADD', K_TAKERS, 'GT', int(NOW + retry + GRACE_MS), key)
@@ -283,36 +451,41 @@ return finish(1)
  */
 export const ackScript = queueScript(
   'ack',
-  `
-local key, token, fence, cap = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
-local l = held(key, token, fence)
-if not l then return finish(refuse(token)) end
-local requeued = 0
-if end_lease(key, l) then
-  append(key)
-  made_available(key)
-  requeued = 1
-else
-  redis.call('HDEL', K_VALS, key)
-end
--- Ranked by fence (leases are granted in fence order): the latest cap acks are kept.
-redis.call('ZADD', K_ACKED, fence, token)
-redis.call('ZREMRANGEBYRANK', K_ACKED, 0, -(cap + 1))
-return finish(requeued)
+  `${LEASE_AND_ACK}
+return finish(ack_lease(ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])))
 `,
 );
 
-/** release. ARGV: channel, key, token, fence, front ('1' | '0'). Reply: 1. */
+/**
+ * release. ARGV: channel, key, token, fence, front ('1' | '0'), delayMs ('0' = none), error
+ * ('' = none), maxDeliveries. An item leased maxDeliveries times goes to the dead letters, since
+ * it cannot be leased again; a delayed one becomes available (front or back) when due.
+ * Reply: 'released' | 'delayed' | 'dead-lettered'.
+ */
 export const releaseScript = queueScript(
   'release',
   `
-local key, token, fence = ARGV[2], ARGV[3], ARGV[4]
+local key, token, fence, front, delay, err, max_dlv = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+if not string.match(delay, '^%d+$') or not string.match(max_dlv, '^[1-9]%d*$') then
+  return finish(redis.error_reply('INVALID_ARGUMENT delayMs and maxDeliveries must be integers'))
+end
 local l = held(key, token, fence)
 if not l then return finish(refuse(token)) end
 end_lease(key, l)
-if ARGV[5] == '1' then prepend(key) else append(key) end
+if err ~= '' then redis.call('HSET', K_ERRS, key, err) end
+if deliveries_of(key) >= tonumber(max_dlv) then
+  dead_letter(key, err)
+  return finish('dead-lettered')
+end
+if delay ~= '0' then
+  redis.call('ZADD', K_DELAYED, int(NOW + tonumber(delay)), key)
+  if front == '1' then redis.call('HSET', K_DFRONT, key, 1) end
+  slot_freed()
+  return finish('delayed')
+end
+if front == '1' then prepend(key) else append(key) end
 made_available(key)
-return finish(1)
+return finish('released')
 `,
 );
 
@@ -380,8 +553,62 @@ export const availableKeysScript = queueScript('available-keys', `return finish(
 /** inflightKeys. ARGV: channel. Reply: flat key, lease record pairs. */
 export const inflightKeysScript = queueScript('inflight-keys', `return finish(redis.call('HGETALL', K_LEASES))`);
 
-/** sizes. ARGV: channel. Reply: {available count, in-flight count}. */
+/** sizes. ARGV: channel. Reply: {available, in flight, delayed, dead letters}. */
 export const sizesScript = queueScript(
   'sizes',
-  `return finish({ redis.call('ZCARD', K_AVAIL), redis.call('HLEN', K_LEASES) })`,
+  `return finish({ redis.call('ZCARD', K_AVAIL), redis.call('HLEN', K_LEASES), redis.call('ZCARD', K_DELAYED), redis.call('ZCARD', K_DEAD) })`,
+);
+
+/**
+ * deadLetters. ARGV: channel, offset, count.
+ * Reply: flat key, record (JSON {value, deliveries, error?, at}) pairs, oldest dead-lettered first.
+ */
+export const deadLettersScript = queueScript(
+  'dead-letters',
+  `
+local keys = redis.call('ZRANGE', K_DEAD, tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+local out = {}
+for _, key in ipairs(keys) do
+  out[#out + 1] = key
+  out[#out + 1] = redis.call('HGET', K_DEADREC, key)
+end
+return finish(out)
+`,
+);
+
+/**
+ * redrive: dead letters go back to the back of the queue, oldest first, with no deliveries.
+ * A dead letter whose key is in the queue again (put since) stays where it is: the queue holds
+ * a newer item of that key. Safe to resend: a letter redriven is gone from the dead letters.
+ * ARGV: channel, offset ('' = the keys that follow), count, keys...
+ * Reply: {redriven, skipped, scanned}.
+ */
+export const redriveScript = queueScript(
+  'redrive',
+  `
+local keys
+if ARGV[2] ~= '' then
+  keys = redis.call('ZRANGE', K_DEAD, tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
+else
+  keys = {}
+  for i = 4, #ARGV do keys[#keys + 1] = ARGV[i] end
+end
+local redriven, skipped = 0, 0
+for _, key in ipairs(keys) do
+  local rec = redis.call('HGET', K_DEADREC, key)
+  if rec then
+    if live_lease(key) or redis.call('ZSCORE', K_AVAIL, key) or redis.call('ZSCORE', K_DELAYED, key) then
+      skipped = skipped + 1
+    else
+      redis.call('HSET', K_VALS, key, cjson.decode(rec).value)
+      redis.call('ZREM', K_DEAD, key)
+      redis.call('HDEL', K_DEADREC, key)
+      append(key)
+      made_available(key)
+      redriven = redriven + 1
+    end
+  end
+end
+return finish({ redriven, skipped, #keys })
+`,
 );

@@ -223,9 +223,9 @@ describe.each(TARGETS)('LeasedKeyQueue basics on %s', (target) => {
         () => q.get({ leaseTimeoutMs: 0 }),
         () => q.take('', {}),
         () => q.get({ signal: 'nope' as unknown as AbortSignal }),
-        () => q.ack({ key: 'k', token: 'not hex', fence: 1, expiresAt: null }),
+        () => q.ack({ key: 'k', token: 'not hex', fence: 1, expiresAt: null, deliveries: 1 }),
         () => q.release(null as never),
-        () => q.extend({ key: 'k', token: 'abcdef0123456789', fence: 1, expiresAt: null }, 0),
+        () => q.extend({ key: 'k', token: 'abcdef0123456789', fence: 1, expiresAt: null, deliveries: 1 }, 0),
         () => q.peek(42 as unknown as string),
       ];
       for (const call of bad) await expect(call()).rejects.toBeInstanceOf(InvalidArgumentError);

@@ -82,7 +82,7 @@ describe.each(TARGETS)('LeasedKeyQueue blocking on %s', (target) => {
       const keys = QUEUE_KEYS.map((k) => ks.key(k));
       // A getter registers and is then too slow to take what it is woken for (it gives up).
       const ghost = 'w0123456789abcdef01234567';
-      await getScript.run(client, keys, [ks.channel, 'ab'.repeat(16), '', ghost]);
+      await getScript.run(client, keys, [ks.channel, 'ab'.repeat(16), '', ghost, '10', '']);
       const behind = q.get({ timeoutMs: 3_000 });
       await sleep(100);
       await q.put('k', 1);

@@ -13,7 +13,7 @@ describe.each(TARGETS)('LeasedKeyQueue leases on %s', (target) => {
     await client.close();
   });
 
-  const fake = (key: string): Lease => ({ key, token: '0123456789abcdef0123456789abcdef', fence: 1, expiresAt: null });
+  const fake = (key: string): Lease => ({ key, token: '0123456789abcdef0123456789abcdef', fence: 1, expiresAt: null, deliveries: 1 });
 
   describe('ack', () => {
     it('removes the item for good', async () => {
