@@ -36,6 +36,7 @@ import {
   takeScript,
 } from './scripts';
 import { QueueWorker, type ProcessHandler, type ProcessOptions, type WorkerBackend } from './worker';
+import { traced } from './tracing';
 
 /**
  * What `put` does with a key that is leased to a consumer.
@@ -263,6 +264,8 @@ const MAX_ERROR_CHARS = 4_096;
  * try { await work(key, value); await q.ack(lease); }
  * catch { await q.release(lease, { requeueFront: true }); }
  */
+const GET = {};
+
 export class LeasedKeyQueue<T = unknown> {
   /** The queue's name. */
   readonly name: string;
@@ -317,9 +320,11 @@ export class LeasedKeyQueue<T = unknown> {
       throw new InvalidArgumentError(`ifInFlight must be 'update', 'reject' or 'buffer', got ${String(mode)}`);
     }
     const encoded = this.#encode(value);
-    const result = (await putScript.run(this.#client, this.#keys, [this.#ks.channel, key, encoded, mode])) as PutResult | 'rejected';
-    if (result === 'rejected') throw new KeyAlreadyInFlightError(key);
-    return result;
+    return traced.put.trace(this.name, async () => {
+      const result = (await putScript.run(this.#client, this.#keys, [this.#ks.channel, key, encoded, mode])) as PutResult | 'rejected';
+      if (result === 'rejected') throw new KeyAlreadyInFlightError(key);
+      return result;
+    }, { key });
   }
 
   /**
@@ -357,8 +362,11 @@ export class LeasedKeyQueue<T = unknown> {
   async #ack(lease: Lease): Promise<void> {
     assertLease(lease);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
-    await this.#onLease(lease, () =>
-      ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+    await traced.ack.trace(this.name, () =>
+      this.#onLease(lease, () =>
+        ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+      ),
+      { key: lease.key, fence: lease.fence, deliveries: lease.deliveries },
     );
     this.#acked.add(lease);
   }
@@ -383,7 +391,7 @@ export class LeasedKeyQueue<T = unknown> {
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     const front = options.requeueFront === true ? '1' : '0';
     let result: unknown;
-    await this.#onLease(lease, async () => {
+    const release = () => this.#onLease(lease, async () => {
       result = await releaseScript.run(this.#client, this.#keys, [
         this.#ks.channel,
         lease.key,
@@ -395,7 +403,10 @@ export class LeasedKeyQueue<T = unknown> {
         this.#maxDeliveries,
       ]);
     });
-    return result as ReleaseResult;
+    const fields = { key: lease.key, fence: lease.fence, deliveries: lease.deliveries };
+    const status = await traced.release.trace(this.name, async () => (await release(), result as ReleaseResult), fields);
+    if (status === 'dead-lettered') traced.deadLettered.publish(this.name, { key: lease.key, deliveries: lease.deliveries, error });
+    return status;
   }
 
   /**
@@ -412,8 +423,9 @@ export class LeasedKeyQueue<T = unknown> {
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     let expiresAt = 0;
     try {
-      expiresAt = Number(
-        await extendScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), String(ms)]),
+      expiresAt = await traced.extend.trace(this.name, async () =>
+        Number(await extendScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), String(ms)])),
+        { key: lease.key, fence: lease.fence },
       );
     } catch (error) {
       if (isLeaseError(error)) this.#held.delete(lease.token);
@@ -617,7 +629,8 @@ export class LeasedKeyQueue<T = unknown> {
         const token = newToken();
         const sentAt = performance.now();
         let reply: unknown[] = [];
-        await this.#onLease(lease, async () => {
+        const fields = { key: lease.key, fence: lease.fence, deliveries: lease.deliveries, script: 'leasedkeyq.ack-get' };
+        await traced.ack.trace(this.name, () => this.#onLease(lease, async () => {
           reply = (await ackGetScript.run(this.#client, this.#keys, [
             this.#ks.channel,
             lease.key,
@@ -629,7 +642,7 @@ export class LeasedKeyQueue<T = unknown> {
             this.#maxDeliveries,
             this.#maxInFlight,
           ])) as unknown[];
-        });
+        }), fields);
         this.#acked.add(lease);
         return reply.length > 1 ? { item: this.#leased(token, reply.slice(1)), sentAt } : undefined;
       },
@@ -701,7 +714,7 @@ export class LeasedKeyQueue<T = unknown> {
     const leaseMs = options.leaseTimeoutMs === undefined ? this.#defaultLeaseMs : options.leaseTimeoutMs;
     const leaseArg = leaseMs === null ? '' : String(assertDurationMs('leaseTimeoutMs', leaseMs));
     const signal = assertSignal(options.signal);
-    return this.#track(this.#wait(key, timeoutMs, leaseArg, signal)).then((r) => r.item);
+    return traced.get.trace(this.name, () => this.#track(this.#wait(key, timeoutMs, leaseArg, signal)), key === undefined ? GET : { key }).then((r) => r.item);
   }
 
   #track<R>(promise: Promise<R>): Promise<R> {

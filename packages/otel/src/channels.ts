@@ -11,6 +11,7 @@ export const OPERATIONS: Readonly<Record<string, readonly string[]>> = {
   quota: ['tryConsume', 'topUp', 'setAvailable', 'reserve', 'commit', 'cancel', 'allocateChunk', 'consumeChunk', 'renewChunk', 'releaseChunk'],
   idempotency: ['run', 'begin', 'complete', 'fail'],
   streams: ['publish', 'commit'],
+  leasedkeyq: ['put', 'get', 'ack', 'release', 'extend'],
 };
 
 /** Point events, by package. */
@@ -19,6 +20,7 @@ export const EVENTS: Readonly<Record<string, readonly string[]>> = {
   semaphore: ['lease-lost', 'hand-off'],
   idempotency: ['lease-lost'],
   streams: ['dead-lettered', 'standby-took-over', 'lease-lost'],
+  leasedkeyq: ['dead-lettered'],
 };
 
 /** `x:<package>:<name>` for every entry of a table above. */

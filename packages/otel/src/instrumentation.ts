@@ -59,7 +59,7 @@ const NAME = '@x/otel';
 const VERSION = '0.0.0';
 // Context fields the packages publish that become `x.<field>` span attributes when present.
 const EXTRA_FIELDS = [
-  'kind', 'permits', 'amount', 'cost', 'remaining', 'deliveries', 'count', 'handedOff', 'status', 'group', 'mode', 'messages', 'published',
+  'kind', 'permits', 'amount', 'cost', 'remaining', 'deliveries', 'count', 'handedOff', 'status', 'group', 'mode', 'messages', 'published', 'key',
 ] as const;
 
 /**

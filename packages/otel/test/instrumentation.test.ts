@@ -12,6 +12,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '
 import { tracingChannels, WakeBus } from '@x/redis-core';
 import { AutoResetEvent, CountDownLatch, ManualResetEvent } from '@x/event';
 import { IdempotencyStore } from '@x/idempotency';
+import { LeasedKeyQueue } from '@x/leasedkeyq';
 import { Lock } from '@x/lock';
 import { Quota } from '@x/quota';
 import { Semaphore } from '@x/semaphore';
@@ -58,7 +59,7 @@ describe('XInstrumentation', () => {
 
   it('lists exactly the channels the packages define', () => {
     // Importing the packages above defined their channels in this process.
-    expect([Lock, Semaphore, AutoResetEvent, Quota, IdempotencyStore, StreamProducer].every((c) => typeof c === 'function')).toBe(true);
+    expect([Lock, Semaphore, AutoResetEvent, Quota, IdempotencyStore, StreamProducer, LeasedKeyQueue].every((c) => typeof c === 'function')).toBe(true);
     const listed = [...Object.entries(OPERATIONS), ...Object.entries(EVENTS)].flatMap(([pkg, names]) => names.map((n) => `x:${pkg}:${n}`));
     expect(listed.sort()).toEqual(tracingChannels());
   });
