@@ -692,7 +692,13 @@ export class LeasedKeyQueue<T = unknown> {
   }
 
   #encode(value: T): string {
-    const encoded = this.#codec.encode(value);
+    let encoded: unknown;
+    try {
+      encoded = this.#codec.encode(value);
+    } catch (error) {
+      // A circular value or a BigInt under the JSON codec, or anything a codec refuses.
+      throw new InvalidArgumentError(`value cannot be encoded: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     if (typeof encoded !== 'string') throw new InvalidArgumentError('codec.encode must return a string');
     return encoded;
   }

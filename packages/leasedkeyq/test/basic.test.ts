@@ -235,5 +235,17 @@ describe.each(TARGETS)('LeasedKeyQueue basics on %s', (target) => {
       expect(() => new LeasedKeyQueue(client, 'q', { prefix, ackHistory: 1.5 })).toThrow(InvalidArgumentError);
       expect(await keysWritten(client, prefix)).toBe(0);
     });
+
+    it('refuses a value the codec cannot encode (circular, BigInt) with InvalidArgumentError, writing nothing', async () => {
+      const { q, prefix } = freshQueue<unknown>(client);
+      const circular: Record<string, unknown> = { a: 1 };
+      circular.self = circular;
+      for (const value of [circular, 10n, { amount: 10n }]) {
+        const error = await q.put('k', value).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(InvalidArgumentError);
+        expect((error as Error).cause).toBeInstanceOf(TypeError);
+      }
+      expect(await keysWritten(client, prefix)).toBe(0);
+    });
   });
 });

@@ -15,7 +15,7 @@ describe.each(TARGETS)('leasedkeyq tracing channels on %s', (target) => {
   });
 
   it('publishes put, get, extend, release and ack with the key, fence and deliveries, and a dead letter', async () => {
-    const { q } = freshQueue(client, { maxDeliveries: 2 });
+    const { q } = freshQueue<{ n: number }>(client, { maxDeliveries: 2 });
     const rec = recordChannels({ operations: OPERATIONS, events: ['x:leasedkeyq:dead-lettered'] });
     try {
       await q.put('job-1', { n: 1 });

@@ -137,7 +137,8 @@ return { 'active', int(g), int(r), int(e), o }
 
 /**
  * releaseChunk. ARGV[2] leaseId, ARGV[3] ownerId. The lease's remaining units go back to
- * `available`. Reply: { 'released', granted, units given back, released at, ownerId }.
+ * `available`. Reply: { 'released', granted, units given back, released at, ownerId }; for a lease
+ * released before (its receipt kept), the same reply again.
  */
 export const releaseScript = quotaScript(
   'quota.releaseChunk',
@@ -148,7 +149,14 @@ local id, owner = ARGV[2], ARGV[3]
 if #owner == 0 or #id == 0 then return invalid('ownerId and leaseId must be non-empty strings') end
 begin(true)
 local rec = redis.call('HGET', K_LEASES, id)
-if not rec then return lease_gone(id) end
+if not rec then
+  -- Released already (a retry, or a second call): the first release's result, while its receipt is kept.
+  local status, rc = receipt_status('l:' .. id)
+  if status ~= 'released' then return lease_gone(id) end
+  local rg, rr, re, ro = parse_lease(string.sub(rc, #status + 2), id)
+  if ro ~= owner then return not_owner() end
+  return { 'released', int(rg), int(rr), int(re), ro }
+end
 local g, r, _, o = parse_lease(rec, id)
 if o ~= owner then return not_owner() end
 S.available = S.available + r

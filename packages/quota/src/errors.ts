@@ -95,11 +95,13 @@ export class LeaseExpiredError extends XRedisError {
 }
 
 /**
- * The chunk lease was released; its remaining units went back to `available`.
+ * The chunk lease was released; its remaining units went back to `available`. Thrown by
+ * `consumeChunk`, `renewChunk` and `allocateChunk` of that lease id (`releaseChunk` again returns
+ * the first release's result).
  *
  * @example
  * await quota.releaseChunk('wallet:1', leaseId, { ownerId });
- * await quota.releaseChunk('wallet:1', leaseId, { ownerId }); // throws LeaseAlreadyReleasedError
+ * await quota.consumeChunk('wallet:1', leaseId, 1, { ownerId }); // throws LeaseAlreadyReleasedError
  */
 export class LeaseAlreadyReleasedError extends XRedisError {
   constructor(message: string) {

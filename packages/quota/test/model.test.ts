@@ -172,6 +172,8 @@ class Model {
       }
       case 'release': {
         const lease = this.leases.get(s.id);
+        // A second release returns the first one's result.
+        if (lease?.status === 'released') return lease.owner === s.owner ? this.lease(lease) : fail('LEASE_OWNERSHIP_MISMATCH');
         const gone = this.gone(lease);
         if (gone) return gone;
         if (lease!.owner !== s.owner) return fail('LEASE_OWNERSHIP_MISMATCH');

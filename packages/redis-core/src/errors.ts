@@ -18,12 +18,38 @@ export class XRedisError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+    // One marker per class of the chain, by name: `LockTimeoutError.isInstance(e)` is true for a
+    // LockTimeoutError (or a subclass) from any copy of its package, and false for other errors.
+    for (let c: unknown = new.target; typeof c === 'function' && c !== XRedisError && c !== Error; c = Object.getPrototypeOf(c)) {
+      Object.defineProperty(this, classMarker((c as { name: string }).name), { value: true });
+    }
   }
 
-  /** True for an `XRedisError` from any copy of this package. */
-  static isInstance(error: unknown): error is XRedisError {
-    return typeof error === 'object' && error !== null && (error as Record<symbol, unknown>)[MARKER] === true;
+  /**
+   * True for an error of this class (or a subclass) from any copy of its package, where
+   * `instanceof` fails across copies. `XRedisError.isInstance(e)` is true for every error of ours.
+   *
+   * @example
+   * if (LockNotHeldError.isInstance(e)) reportLostLease(e); // false for a LockTimeoutError
+   */
+  static isInstance<C extends abstract new (...args: any[]) => XRedisError>(this: C, error: unknown): error is InstanceType<C> {
+    if (typeof error !== 'object' || error === null || (error as Record<symbol, unknown>)[MARKER] !== true) return false;
+    return (this as unknown) === XRedisError || (error as Record<symbol, unknown>)[classMarker(this.name)] === true;
   }
+}
+
+function classMarker(name: string): symbol {
+  return Symbol.for(`x.redis.error:${name}`);
+}
+
+/**
+ * Whether `error` is one of ours with the given `code`.
+ *
+ * @example
+ * if (hasCode(error, 'LOCK_TIMEOUT')) return null;
+ */
+export function hasCode(error: unknown, code: string): boolean {
+  return XRedisError.isInstance(error) && error.code === code;
 }
 
 /**

@@ -1,5 +1,5 @@
 export type { RedisClientLike, ScriptCallOptions, SubscriberLike } from './client';
-export { XRedisError, InvalidArgumentError } from './errors';
+export { XRedisError, InvalidArgumentError, hasCode } from './errors';
 export {
   assertInteger,
   assertDurationMs,
