@@ -4,7 +4,8 @@ import { defineConfig } from 'tsup';
 export const packageConfig = defineConfig({
   entry: ['src/index.ts'],
   format: ['esm', 'cjs'],
-  dts: true,
+  // Members marked @internal (a grant's keeper hooks) stay out of the published types.
+  dts: { compilerOptions: { stripInternal: true } },
   target: 'node20',
   clean: true,
   sourcemap: true,

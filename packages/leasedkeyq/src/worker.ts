@@ -120,7 +120,7 @@ export class QueueWorker<T> {
   readonly #done: Promise<void>;
   #active = 0;
 
-  /** @internal Use `LeasedKeyQueue.process`. */
+  /** Built by `LeasedKeyQueue.process`: use that. */
   constructor(handler: ProcessHandler<T>, options: ProcessOptions<T>, backend: WorkerBackend<T>) {
     if (typeof handler !== 'function') throw new InvalidArgumentError('handler must be a function');
     if (options.onError !== undefined && typeof options.onError !== 'function') {

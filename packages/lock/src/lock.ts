@@ -8,7 +8,7 @@ import {
   InvalidArgumentError,
   grantTracing,
   keyspace,
-  type Grant,
+  type LeaseHandle,
   type RedisClientLike,
 } from '@x/redis-core';
 import { LockNotHeldError, LockTimeoutError } from './errors';
@@ -49,7 +49,7 @@ export interface AcquireOptions {
  * await using held = await lock.acquire();
  * await db.write(row, { fence: held.fence });
  */
-export type LockHandle = Grant;
+export type LockHandle = LeaseHandle;
 
 /** What `inspect` reports. */
 export interface LockState {

@@ -199,7 +199,7 @@ export class LocalConsumer implements AsyncDisposable {
   #kept: KeptLease | undefined;
   #state: 'open' | 'closing' | 'closed' = 'open';
 
-  /** @internal use {@link Quota.localConsumer} */
+  /** Built by {@link Quota.localConsumer}: use that. */
   constructor(ctx: LocalConsumerContext, options: Required<LocalConsumerOptions>) {
     this.#ctx = ctx;
     this.resource = ctx.resource;

@@ -64,6 +64,33 @@ export function grantTracing(pkg: string, codes: { timeout: string; notHeld: str
 }
 
 /**
+ * What a holder of a lease sees: a lock's `LockHandle`, a semaphore's `Permit`.
+ *
+ * @example
+ * await using held: LeaseHandle = await lock.acquire();
+ * await writeWithFence(held.fence, { signal: held.signal });
+ */
+export interface LeaseHandle {
+  /** This holder's identity. */
+  readonly token: string;
+  /** Strictly increasing across the grants of one resource. */
+  readonly fence: number;
+  /** Permits held (1 for a lock). */
+  readonly permits: number;
+  /** When the lease runs out unless renewed (epoch ms of the server's clock). */
+  readonly expiresAt: number;
+  /** Aborts when the lease is lost; its reason is the primitive's not-held error. */
+  readonly signal: AbortSignal;
+  /** Throws the not-held error once `signal` has aborted, or after `release`. */
+  assertHeld(): void;
+  /** Renews the lease for `ttlMs` (default: its TTL) and returns the new expiry. */
+  extend(ttlMs?: number): Promise<number>;
+  /** Gives the lease back (handing it to the head waiter); throws the not-held error if it was lost. */
+  release(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
  * A held lease from a {@link GrantQueue}: a lock handle or a semaphore permit.
  *
  * `signal` aborts when the lease is lost (a renewal was refused, or could not be confirmed before
@@ -74,7 +101,7 @@ export function grantTracing(pkg: string, codes: { timeout: string; notHeld: str
  * await using held = await lock.acquire();
  * await writeWithFence(held.fence, { signal: held.signal });
  */
-export class Grant {
+export class Grant implements LeaseHandle {
   /** This holder's identity. */
   readonly token: string;
   /** Strictly increasing across the grants of one resource. */
@@ -88,7 +115,7 @@ export class Grant {
   #kept: KeptLease | undefined;
   #released = false;
 
-  /** @internal built by GrantQueue */
+  /** Built by GrantQueue; users get grants from `acquire`. */
   constructor(init: { token: string; fence: number; permits: number; ttlMs: number; expiresAt: number; backend: GrantBackend }) {
     this.#ttlMs = init.ttlMs;
     this.token = init.token;

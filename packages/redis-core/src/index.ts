@@ -17,7 +17,7 @@ export { WakeBus, BROADCAST, type WakeListener } from './wake-bus';
 export { waitFor, type WaitSpec, type Attempt } from './wait';
 export { LeaseKeeper, leaseDeadline, type LeaseSpec, type KeptLease } from './lease-keeper';
 export { GrantQueue, type GrantQueueOptions, type GrantRequest, type GrantHolder } from './grant-queue';
-export { Grant, grantTracing, type GrantBackend, type GrantTracing } from './grant';
+export { Grant, grantTracing, type GrantBackend, type GrantTracing, type LeaseHandle } from './grant';
 export { GRANT_QUEUE_LUA } from './grant-queue-lua';
 export {
   operation,

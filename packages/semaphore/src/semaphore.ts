@@ -15,6 +15,7 @@ import {
   type Grant,
   type GrantHolder,
   type Keyspace,
+  type LeaseHandle,
   type RedisClientLike,
 } from '@x/redis-core';
 import {
@@ -86,7 +87,7 @@ export interface SemaphoreTryAcquireOptions {
  * await using permit = await pool.acquire({ permits: 2 });
  * await render(job, { signal: permit.signal, fence: permit.fence });
  */
-export type Permit = Grant;
+export type Permit = LeaseHandle;
 
 /**
  * A live holder as {@link Semaphore.holders} lists it.
