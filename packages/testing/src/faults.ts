@@ -35,6 +35,14 @@ export interface FaultyRedis {
    * stalled by the kernel or a long fork).
    */
   pause(ms: number, options?: { mode?: 'all' | 'write' | 'stop' }): Promise<Fault>;
+  /**
+   * Cuts `client`'s next script call (`evalSha`) off in flight: writes are paused, the call is
+   * sent (and held by the pause, so it never runs), the connections of clients named `name` are
+   * dropped, then writes resume. Resolves once the cut is done; the call rejects with the
+   * client's socket error. The deterministic form of "the connection died while a re-check was
+   * in flight".
+   */
+  cutNextCall(client: object, options: { name: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -115,6 +123,34 @@ export async function startFaultyRedis(): Promise<FaultyRedis> {
         () => admin.sendCommand(['CLIENT', 'UNPAUSE']).then(() => undefined),
         ms,
       );
+    },
+    cutNextCall(client, options) {
+      const target = client as { evalSha: (...args: unknown[]) => Promise<unknown> };
+      const own = Object.prototype.hasOwnProperty.call(target, 'evalSha');
+      const original = target.evalSha;
+      return new Promise<void>((resolve, reject) => {
+        target.evalSha = function cut(this: unknown, ...args: unknown[]): Promise<unknown> {
+          if (own) target.evalSha = original;
+          else delete (target as Partial<typeof target>).evalSha;
+          return (async () => {
+            try {
+              await admin.sendCommand(['CLIENT', 'PAUSE', '30000', 'WRITE']);
+              const sent = original.apply(this, args);
+              sent.catch(() => undefined);
+              // Long enough for the call to reach the server and wait behind the pause.
+              await new Promise((r) => setTimeout(r, 100));
+              await killClients(admin, options.name, adminId);
+              await admin.sendCommand(['CLIENT', 'UNPAUSE']);
+              resolve();
+              return await sent;
+            } catch (error) {
+              await admin.sendCommand(['CLIENT', 'UNPAUSE']).catch(() => undefined);
+              reject(error);
+              throw error;
+            }
+          })();
+        };
+      });
     },
     async stop() {
       for (const f of [...active]) await f.end().catch(() => undefined);
