@@ -1,4 +1,4 @@
-import { settle, startFaultyRedis, uniquePrefix, until, type FaultyRedis } from '@x/testing';
+import { loseNextReply, settle, startFaultyRedis, uniquePrefix, until, type FaultyRedis } from '@x/testing';
 import { RedisUnavailableError, WakeBus } from '@x/redis-core';
 import { createClient } from 'redis';
 import { Lock } from '../src';
@@ -79,6 +79,21 @@ describe('Lock through server faults', () => {
       await got.value.release();
     }
     expect((await holder.inspect()).locked).toBe(false);
+  });
+
+  it('a release whose reply was lost is sent again and resolves: the resend finds it released', async () => {
+    const name = uniquePrefix();
+    const holderClient = await clientNamed('holder');
+    const holder = new Lock(holderClient, name);
+    const held = await holder.acquire();
+    const lost = loseNextReply(holderClient);
+    await held.release();
+    await lost;
+    expect(held.signal.aborted).toBe(false);
+    expect((await holder.inspect()).locked).toBe(false);
+    const next = await holder.tryAcquire();
+    expect(next).not.toBeNull();
+    await next!.release();
   });
 
   it('a non-waiting call fails fast with RedisUnavailableError, the fault as its cause', async () => {

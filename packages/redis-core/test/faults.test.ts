@@ -9,7 +9,9 @@ import {
   createClient,
 } from 'redis';
 import {
+  Grant,
   InvalidArgumentError,
+  XRedisError,
   LUA_HELPERS,
   LeaseKeeper,
   RedisUnavailableError,
@@ -120,6 +122,70 @@ describe('waitFor through transient faults', () => {
     ).catch((e: unknown) => e);
     expect(InvalidArgumentError.isInstance(error)).toBe(true);
     expect(attempts).toBe(1);
+  });
+});
+
+describe('Grant.release through transient faults', () => {
+  const notHeld = (detail: string) => new XRedisError('NOT_HELD', `not held: ${detail}`);
+  function grantWith(release: () => Promise<void>, deadlineInMs: number) {
+    const grant = new Grant({
+      token: 't',
+      fence: 1,
+      permits: 1,
+      ttlMs: 30_000,
+      expiresAt: Date.now() + 30_000,
+      backend: { extend: async () => Date.now() + 30_000, release, notHeld },
+    });
+    const deadline = performance.now() + deadlineInMs;
+    grant.attach({ stop: () => undefined, extended: () => undefined, lost: false, deadline });
+    return grant;
+  }
+
+  it('retries a release that meets a fault; once it got through, release() sends nothing more', async () => {
+    let calls = 0;
+    const grant = grantWith(async () => {
+      calls += 1;
+      if (calls < 3) throw new RedisUnavailableError('release', new SocketClosedUnexpectedlyError());
+    }, 30_000);
+    await grant.release();
+    await grant.release();
+    expect(calls).toBe(3);
+  });
+
+  it('throws the fault when the server stays away, and a later release() tries again', async () => {
+    let down = true;
+    let calls = 0;
+    // The lease's deadline bounds the retries.
+    const grant = grantWith(async () => {
+      calls += 1;
+      if (down) throw new RedisUnavailableError('release', new SocketClosedUnexpectedlyError());
+    }, 300);
+    const error = await grant.release().catch((e: unknown) => e);
+    expect(RedisUnavailableError.isInstance(error)).toBe(true);
+    const failedCalls = calls;
+    down = false;
+    await grant.release();
+    expect(calls).toBe(failedCalls + 1);
+    expect(grant.signal.aborted).toBe(false);
+  });
+
+  it('takes "not held" on a resend before the deadline for its own release whose reply was lost', async () => {
+    let calls = 0;
+    const grant = grantWith(async () => {
+      calls += 1;
+      if (calls === 1) throw new RedisUnavailableError('release', new SocketClosedUnexpectedlyError());
+      throw notHeld('the lease expired or was never held');
+    }, 30_000);
+    await grant.release();
+    expect(grant.signal.aborted).toBe(false);
+  });
+
+  it('still reports a lease lost when the first send was refused', async () => {
+    const grant = grantWith(async () => {
+      throw notHeld('the lease expired or was never held');
+    }, 30_000);
+    await expect(grant.release()).rejects.toThrow('not held');
+    expect(grant.signal.aborted).toBe(true);
   });
 });
 

@@ -1,4 +1,4 @@
-import { createClient } from 'redis';
+import { SocketClosedUnexpectedlyError, createClient } from 'redis';
 import { adminUrl, clusterNodes, type Target } from './clients';
 import { spawnRedisServer } from './process';
 
@@ -195,4 +195,42 @@ async function killClients(admin: { sendCommand(args: string[]): Promise<unknown
     killed += Number(await admin.sendCommand(['CLIENT', 'KILL', 'ID', id]).catch(() => 0));
   }
   return killed;
+}
+
+/**
+ * Makes `client`'s next script call (`evalSha`) run on the server and then lose its reply, as
+ * when a connection dies between the server's write and the client's read: the call rejects
+ * with node-redis's `SocketClosedUnexpectedlyError` although its effect happened. Resolves once
+ * that call ran. What a resend of the same call then does is what a test of "safe to resend" checks.
+ *
+ * @example
+ * const lost = loseNextReply(client);
+ * await held.release(); // resent after the lost reply
+ * await lost;
+ */
+export function loseNextReply(client: object): Promise<void> {
+  type Call = (...args: unknown[]) => Promise<unknown>;
+  const target = client as Record<'evalSha' | 'eval', Call>;
+  const saved = (['evalSha', 'eval'] as const).map((method) => ({
+    method,
+    own: Object.prototype.hasOwnProperty.call(target, method),
+    original: target[method],
+  }));
+  const disarm = (): void => {
+    for (const { method, own, original } of saved) {
+      if (own) target[method] = original;
+      else delete (target as Partial<typeof target>)[method];
+    }
+  };
+  return new Promise<void>((resolve) => {
+    for (const { method, original } of saved) {
+      target[method] = async function lost(this: unknown, ...args: unknown[]): Promise<unknown> {
+        // A call that fails (NOSCRIPT, before its EVAL) leaves the trap armed for the next one.
+        await original.apply(this, args);
+        disarm();
+        resolve();
+        throw new SocketClosedUnexpectedlyError();
+      };
+    }
+  });
 }

@@ -15,4 +15,4 @@ export {
 export { spawnWorker, type Worker } from './crash';
 export { freePort } from './process';
 export { settle, until, type Settled } from './eventually';
-export { startFaultyRedis, dropConnections, type FaultyRedis, type Fault } from './faults';
+export { startFaultyRedis, dropConnections, loseNextReply, type FaultyRedis, type Fault } from './faults';
