@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  Backoff,
   InvalidArgumentError,
   assertDurationMs,
   assertInteger,
   assertName,
   assertSignal,
   assertTimeoutMs,
+  isTransient,
   keyspace,
   waitFor,
   type Attempt,
@@ -156,6 +158,9 @@ function newToken(): string {
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+
+/** How long `ack` and `release` keep retrying a transient server fault. */
+const END_RETRY_MS = 5_000;
 const DEFAULT_ACK_HISTORY = 10_000;
 const RETURN_BATCH = 1_000;
 
@@ -259,8 +264,10 @@ export class LeasedKeyQueue<T = unknown> {
     this.#assertOpen();
     assertLease(lease);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
-    await this.#onLease(lease, () =>
-      ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+    await this.#onLease(
+      lease,
+      () => ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+      'LEASE_ALREADY_ACKNOWLEDGED',
     );
     this.#acked.add(lease);
   }
@@ -276,8 +283,10 @@ export class LeasedKeyQueue<T = unknown> {
     assertLease(lease);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     const front = options.requeueFront === true ? '1' : '0';
-    await this.#onLease(lease, () =>
-      releaseScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), front]),
+    await this.#onLease(
+      lease,
+      () => releaseScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), front]),
+      'INVALID_LEASE',
     );
   }
 
@@ -420,12 +429,30 @@ export class LeasedKeyQueue<T = unknown> {
     return encoded;
   }
 
-  async #onLease(lease: Lease, run: () => Promise<unknown>): Promise<void> {
-    try {
-      await run();
-    } catch (error) {
-      if (isLeaseError(error)) this.#held.delete(lease.token);
-      throw error;
+  /**
+   * Ends a lease with `run` (ack or release). A transient fault is retried for a few seconds (the
+   * scripts are keyed by token and fence, so a resend cannot end a later lease); when a resend
+   * after a fault is refused with `doneCode`, the earlier send ran and only its reply was lost.
+   * For a release that refusal cannot be told from the lease expiring meanwhile: either way it is
+   * no longer held, and the item is back in the queue.
+   */
+  async #onLease(lease: Lease, run: () => Promise<unknown>, doneCode: string): Promise<void> {
+    const giveUpAt = performance.now() + END_RETRY_MS;
+    const backoff = new Backoff();
+    let unsure = false;
+    for (;;) {
+      try {
+        await run();
+        break;
+      } catch (error) {
+        if (unsure && (error as { code?: unknown } | null)?.code === doneCode) break;
+        if (isLeaseError(error)) this.#held.delete(lease.token);
+        if (!isTransient(error, this.#client)) throw error;
+        unsure = true;
+        const delay = backoff.next();
+        if (performance.now() + delay >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
     this.#held.delete(lease.token);
   }
@@ -453,13 +480,22 @@ export class LeasedKeyQueue<T = unknown> {
     // Blocked getters register under an id of their own, so that a put wakes one of them; blocked
     // takers of a key all listen to one target derived from the key.
     const target = key === undefined ? `w${token}` : `t${createHash('sha1').update(key, 'utf8').digest('hex')}`;
+    // After an attempt met a fault it may have run with its reply lost: the next one asks for the
+    // lease this token may hold already (take always recognises its own lease).
+    let resend = false;
     const attempt = (register: boolean): Promise<unknown> =>
       key === undefined
-        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : ''])
+        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : '', resend ? '1' : ''])
         : takeScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? '1' : '0', key]);
 
     const once = async (register: boolean): Promise<Attempt<unknown[]>> => {
-      const r = (await attempt(register)) as unknown[];
+      let r: unknown[];
+      try {
+        r = (await attempt(register)) as unknown[];
+      } catch (error) {
+        if (isTransient(error, this.#client)) resend = true;
+        throw error;
+      }
       return r.length === 1 ? { retryInMs: Number(r[0]) } : { done: r };
     };
     let reply: unknown[];

@@ -216,7 +216,8 @@ return finish('added')
 
 /**
  * One attempt of get: leases the front item, or registers the caller as a blocked getter.
- * ARGV: channel, token, leaseMs ('' = no expiry), waiter id ('' = do not register).
+ * ARGV: channel, token, leaseMs ('' = no expiry), waiter id ('' = do not register), resend ('1'
+ * when an earlier attempt of this token may have run but its reply was lost).
  * Reply: {key, value, fence, expiresAt | '-'}, or {retryInMs} when the queue is empty.
  */
 export const getScript = queueScript(
@@ -225,6 +226,17 @@ export const getScript = queueScript(
 local token, lease_ms, waiter = ARGV[2], ARGV[3], ARGV[4]
 if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
   return finish(redis.error_reply('INVALID_ARGUMENT leaseTimeoutMs must be a positive integer'))
+end
+-- A resend after a lost reply returns the lease that attempt granted, rather than a second item.
+-- It walks the leases in flight, which only a resend after a fault pays for.
+if ARGV[5] == '1' then
+  local recs = redis.call('HGETALL', K_LEASES)
+  for i = 1, #recs, 2 do
+    if string.match(recs[i + 1], '^(%S+) ') == token then
+      local l = live_lease(recs[i])
+      if l and l.token == token then return finish({ recs[i], redis.call('HGET', K_VALS, recs[i]), l.fence, l.exp }) end
+    end
+  end
 end
 local front = redis.call('ZPOPMIN', K_AVAIL)
 if front[1] then
@@ -255,6 +267,8 @@ if lease_ms ~= '' and not string.match(lease_ms, '^[1-9]%d*$') then
 end
 if redis.call('ZREM', K_AVAIL, key) == 1 then return finish(grant(key, token, lease_ms)) end
 local l = live_lease(key)
+-- Leased to this very token: an earlier attempt ran and its reply was lost.
+if l and l.token == token then return finish({ key, redis.call('HGET', K_VALS, key), l.fence, l.exp }) end
 if not l and redis.call('ZREM', K_AVAIL, key) == 1 then return finish(grant(key, token, lease_ms)) end
 local retry = retry_in(l and l.exp ~= '-' and l.exp or nil)
 if register == '1' then
