@@ -1,14 +1,14 @@
 import { settle, startFaultyRedis, uniquePrefix, type FaultyRedis } from '@x/testing';
-import { RedisUnavailableError, WakeBus } from '@x/redis-core';
+import { WakeBus } from '@x/redis-core';
 import { createClient } from 'redis';
-import { AutoResetEvent, ManualResetEvent } from '../src';
+import { AutoResetEvent, ManualResetEvent, RedisUnavailableError } from '../src';
 import { until } from './helpers';
 
 // Faults are injected into a server of this file's own: refusing connections or pausing the
 // run's shared server would fail the suites running beside it.
 describe('events through server faults', () => {
   let redis: FaultyRedis;
-  const clients: Array<ReturnType<typeof createClient>> = [];
+  const clients: Array<Awaited<ReturnType<typeof connectTo>>> = [];
   beforeAll(async () => {
     redis = await startFaultyRedis();
   });
@@ -23,9 +23,7 @@ describe('events through server faults', () => {
   });
 
   async function clientNamed(name: string) {
-    const c = createClient({ url: redis.url, name, socket: { reconnectStrategy: () => 50 } });
-    c.on('error', () => undefined);
-    await c.connect();
+    const c = await connectTo(redis.url, name);
     clients.push(c);
     return c;
   }
@@ -77,3 +75,11 @@ describe('events through server faults', () => {
     }
   });
 });
+
+/** A client that reconnects quickly, named so that a fault can pick its connections. */
+async function connectTo(url: string, name: string) {
+  const c = createClient({ url, name, socket: { reconnectStrategy: () => 50 } });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}

@@ -1,13 +1,13 @@
 import { loseNextReply, settle, startFaultyRedis, uniquePrefix, until, type FaultyRedis } from '@x/testing';
-import { RedisUnavailableError, WakeBus } from '@x/redis-core';
+import { WakeBus } from '@x/redis-core';
 import { createClient } from 'redis';
-import { Lock } from '../src';
+import { Lock, RedisUnavailableError } from '../src';
 
 // Faults are injected into a server of this file's own: refusing connections or pausing the
 // run's shared server would fail the suites running beside it.
 describe('Lock through server faults', () => {
   let redis: FaultyRedis;
-  const clients: Array<ReturnType<typeof createClient>> = [];
+  const clients: Array<Awaited<ReturnType<typeof connectTo>>> = [];
   beforeAll(async () => {
     redis = await startFaultyRedis();
   });
@@ -22,9 +22,7 @@ describe('Lock through server faults', () => {
   });
 
   async function clientNamed(name: string) {
-    const c = createClient({ url: redis.url, name, socket: { reconnectStrategy: () => 50 } });
-    c.on('error', () => undefined);
-    await c.connect();
+    const c = await connectTo(redis.url, name);
     clients.push(c);
     return c;
   }
@@ -124,3 +122,11 @@ describe('Lock through server faults', () => {
     }
   });
 });
+
+/** A client that reconnects quickly, named so that a fault can pick its connections. */
+async function connectTo(url: string, name: string) {
+  const c = createClient({ url, name, socket: { reconnectStrategy: () => 50 } });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}

@@ -1,13 +1,13 @@
-import { settle, startFaultyRedis, uniquePrefix, until, type FaultyRedis } from '@x/testing';
-import { RedisUnavailableError, WakeBus, keyspace } from '@x/redis-core';
+import { loseNextReply, settle, startFaultyRedis, uniquePrefix, until, type FaultyRedis } from '@x/testing';
+import { WakeBus, keyspace } from '@x/redis-core';
 import { createClient } from 'redis';
-import { Semaphore } from '../src';
+import { RedisUnavailableError, Semaphore } from '../src';
 
 // Faults are injected into a server of this file's own: refusing connections or pausing the
 // run's shared server would fail the suites running beside it.
 describe('Semaphore through server faults', () => {
   let redis: FaultyRedis;
-  const clients: Array<ReturnType<typeof createClient>> = [];
+  const clients: Array<Awaited<ReturnType<typeof connectTo>>> = [];
   beforeAll(async () => {
     redis = await startFaultyRedis();
   });
@@ -22,9 +22,7 @@ describe('Semaphore through server faults', () => {
   });
 
   async function clientNamed(name: string) {
-    const c = createClient({ url: redis.url, name, socket: { reconnectStrategy: () => 50 } });
-    c.on('error', () => undefined);
-    await c.connect();
+    const c = await connectTo(redis.url, name);
     clients.push(c);
     return c;
   }
@@ -85,6 +83,16 @@ describe('Semaphore through server faults', () => {
     expect(await holder.available()).toBe(1);
   });
 
+  it('a release whose reply was lost is sent again and resolves: the resend finds it released', async () => {
+    const { holder, holderClient } = await pair(uniquePrefix());
+    const held = await holder.acquire();
+    const lost = loseNextReply(holderClient);
+    await held.release();
+    await lost;
+    expect(held.signal.aborted).toBe(false);
+    expect(await holder.available()).toBe(1);
+  });
+
   it('tryAcquire fails fast with RedisUnavailableError, the fault as its cause', async () => {
     const { waiter } = await pair(uniquePrefix());
     const outage = await redis.outage(60_000, { name: 'waiter' });
@@ -98,3 +106,10 @@ describe('Semaphore through server faults', () => {
   });
 });
 
+/** A client that reconnects quickly, named so that a fault can pick its connections. */
+async function connectTo(url: string, name: string) {
+  const c = createClient({ url, name, socket: { reconnectStrategy: () => 50 } });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
