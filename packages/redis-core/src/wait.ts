@@ -36,7 +36,7 @@ export interface WaitSpec<T> {
  */
 const IN_FLIGHT_GRACE_MS = 1_000;
 
-/** How long a wait that gives up lets its `cancel` run before rejecting (a server that is down). */
+/** How long a wait that met a fault and gives up lets its `cancel` run before rejecting (a server that is down). */
 const CANCEL_GRACE_MS = 1_000;
 
 /** setTimeout's longest delay. */
@@ -91,6 +91,12 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
     notify?.();
   };
 
+  // One abort listener for the whole wait (adding and removing one per step costs O(listeners)
+  // each on a signal shared by thousands of waiters); it stops whatever step is in progress.
+  let interrupt: ((why: 'abort') => void) | undefined;
+  const onAbort = (): void => interrupt?.('abort');
+  signal?.addEventListener('abort', onAbort, { once: true });
+
   /**
    * Settles with `work`'s outcome, or stops at `until` (the deadline, or a re-check time), on
    * abort, or (when `wakeable`) on a wake-up. What `work` yields after a stop is for `late`.
@@ -102,15 +108,14 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
         if (done) return;
         done = true;
         if (timer) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        interrupt = undefined;
         if (wakeable) notify = undefined;
         resolve(outcome);
       };
-      const onAbort = (): void => finish({ stop: 'abort' });
       const wait = until - performance.now();
       const timer = Number.isFinite(wait) ? setTimeout(() => finish({ stop: 'timeout' }), Math.min(MAX_TIMER_MS, Math.max(0, wait))) : undefined;
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (signal?.aborted) onAbort();
+      interrupt = (why) => finish({ stop: why });
+      if (signal?.aborted) finish({ stop: 'abort' });
       if (wakeable) notify = () => finish({ stop: 'wake' });
       work?.then(
         (value) => (done ? late?.(value) : finish({ value })),
@@ -130,9 +135,11 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
     if (!cancelled && spec.cancel) {
       cancelled = true;
       // Sent after any attempt still in flight (same connection), so it also undoes what that
-      // attempt may yet be granted. A server that is down does not hold the rejection long.
+      // attempt may yet be granted. It completes before the rejection, unless the wait met a
+      // fault: a server that is down does not hold the rejection long.
       const undo = spec.cancel().catch(() => undefined);
-      await race(undo, performance.now() + CANCEL_GRACE_MS, false);
+      if (lastFault === undefined) await undo;
+      else await race(undo, performance.now() + CANCEL_GRACE_MS, false);
     }
     throw error;
   };
@@ -194,6 +201,7 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
       if (handed) return (handed as { value: T }).value;
     }
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await stop?.();
   }
 }
