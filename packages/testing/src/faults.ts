@@ -1,6 +1,6 @@
 import { SocketClosedUnexpectedlyError, createClient } from 'redis';
 import { adminUrl, clusterNodes, type Target } from './clients';
-import { spawnRedisServer } from './process';
+import { hasRedisServer, spawnRedisServer } from './process';
 
 /** A fault in progress: `ended` resolves once the server is back to normal, `end()` ends it early. */
 export interface Fault {
@@ -56,6 +56,10 @@ export interface FaultyRedis {
  * await outage.ended;
  */
 export async function startFaultyRedis(): Promise<FaultyRedis> {
+  if (!hasRedisServer()) {
+    // A server given by REDIS_URL or a container cannot be stopped with SIGSTOP nor reconfigured safely.
+    throw new Error('Fault tests need redis-server on the PATH (Debian/Ubuntu: apt-get install -y redis-server).');
+  }
   const server = await spawnRedisServer();
   const url = `redis://127.0.0.1:${server.port}`;
   const admin = createClient({ url });
