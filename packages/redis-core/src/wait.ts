@@ -99,11 +99,20 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
 
   /**
    * Settles with `work`'s outcome, or stops at `until` (the deadline, or a re-check time), on
-   * abort, or (when `wakeable`) on a wake-up. What `work` yields after a stop is for `late`.
+   * abort, or (when `wakeable`) on a wake-up. What `work` yields after a stop is for `late`. With
+   * `sentAt` (an attempt in flight), an abort waits for the reply until `IN_FLIGHT_GRACE_MS` after
+   * it was sent: an attempt that took the thing must not be dropped for an abort.
    */
-  const race = <R>(work: Promise<R> | undefined, until: number, wakeable: boolean, late?: (value: R) => void): Promise<Raced<R>> =>
+  const race = <R>(
+    work: Promise<R> | undefined,
+    until: number,
+    wakeable: boolean,
+    late?: (value: R) => void,
+    sentAt?: number,
+  ): Promise<Raced<R>> =>
     new Promise((resolve) => {
       let done = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (outcome: Raced<R>): void => {
         if (done) return;
         done = true;
@@ -112,10 +121,15 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
         if (wakeable) notify = undefined;
         resolve(outcome);
       };
-      const wait = until - performance.now();
-      const timer = Number.isFinite(wait) ? setTimeout(() => finish({ stop: 'timeout' }), Math.min(MAX_TIMER_MS, Math.max(0, wait))) : undefined;
-      interrupt = (why) => finish({ stop: why });
-      if (signal?.aborted) finish({ stop: 'abort' });
+      const stopAt = (at: number, why: 'timeout' | 'abort'): void => {
+        const wait = at - performance.now();
+        if (!Number.isFinite(wait)) return;
+        if (timer) clearTimeout(timer);
+        timer = setTimeout(() => finish({ stop: why }), Math.min(MAX_TIMER_MS, Math.max(0, wait)));
+      };
+      stopAt(until, 'timeout');
+      interrupt = (why) => (sentAt === undefined ? finish({ stop: why }) : stopAt(Math.min(until, sentAt + IN_FLIGHT_GRACE_MS), why));
+      if (signal?.aborted) interrupt('abort');
       if (wakeable) notify = () => finish({ stop: 'wake' });
       work?.then(
         (value) => (done ? late?.(value) : finish({ value })),
@@ -147,14 +161,17 @@ export async function waitFor<T>(spec: WaitSpec<T>): Promise<T> {
   /** Runs one attempt; undefined when it met a transient fault (retry after a backoff). */
   const attempt = async (listening: boolean): Promise<Attempt<T> | undefined> => {
     const sentAt = performance.now();
-    const outcome = await race(spec.attempt(listening), Math.max(deadline, sentAt + IN_FLIGHT_GRACE_MS), false);
+    const outcome = await race(spec.attempt(listening), Math.max(deadline, sentAt + IN_FLIGHT_GRACE_MS), false, undefined, sentAt);
     if ('stop' in outcome) return giveUp(outcome.stop === 'abort' ? signal?.reason : timeoutError());
     if ('error' in outcome) {
       if (!isTransient(outcome.error, client)) return giveUp(outcome.error);
       lastFault = outcome.error;
+      if (signal?.aborted) return giveUp(signal.reason);
       return undefined;
     }
     backoff.reset();
+    // What an attempt took is the caller's, abort or not; otherwise an abort ends the wait here.
+    if (!('done' in outcome.value) && signal?.aborted) return giveUp(signal.reason);
     return outcome.value;
   };
 
