@@ -146,5 +146,7 @@ export function faultOf(error: unknown): unknown {
 }
 
 function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  if (!(error instanceof Error)) return String(error);
+  // node-redis's TimeoutError has no message: its class says what happened.
+  return error.message || error.constructor.name;
 }
