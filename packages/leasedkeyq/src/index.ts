@@ -22,4 +22,4 @@ export {
   QueueClosedError,
   QueueTimeoutError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';

@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  Backoff,
   InvalidArgumentError,
   MAX_DURATION_MS,
   assertDurationMs,
@@ -7,6 +8,7 @@ import {
   assertName,
   assertSignal,
   assertTimeoutMs,
+  isTransient,
   keyspace,
   waitFor,
   type Attempt,
@@ -243,6 +245,9 @@ function newToken(): string {
 }
 
 const DEFAULT_LEASE_MS = 30_000;
+
+/** How long `ack` and `release` keep retrying a transient server fault. */
+const END_RETRY_MS = 5_000;
 const DEFAULT_ACK_HISTORY = 10_000;
 const DEFAULT_MAX_DELIVERIES = 10;
 const RETURN_BATCH = 1_000;
@@ -363,8 +368,10 @@ export class LeasedKeyQueue<T = unknown> {
     assertLease(lease);
     if (this.#acked.has(lease)) throw new LeaseAlreadyAcknowledgedError(`lease ${lease.token} was acknowledged already`);
     await traced.ack.trace(this.name, () =>
-      this.#onLease(lease, () =>
-        ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+      this.#onLease(
+        lease,
+        () => ackScript.run(this.#client, this.#keys, [this.#ks.channel, lease.key, lease.token, String(lease.fence), this.#ackHistory]),
+        'LEASE_ALREADY_ACKNOWLEDGED',
       ),
       { key: lease.key, fence: lease.fence, deliveries: lease.deliveries },
     );
@@ -402,9 +409,10 @@ export class LeasedKeyQueue<T = unknown> {
         error,
         this.#maxDeliveries,
       ]);
-    });
+    }, 'INVALID_LEASE');
     const fields = { key: lease.key, fence: lease.fence, deliveries: lease.deliveries };
-    const status = await traced.release.trace(this.name, async () => (await release(), result as ReleaseResult), fields);
+    // A resend refused after a lost reply: the first send released it (how, its reply said).
+    const status = await traced.release.trace(this.name, async () => (await release(), (result ?? 'released') as ReleaseResult), fields);
     if (status === 'dead-lettered') traced.deadLettered.publish(this.name, { key: lease.key, deliveries: lease.deliveries, error });
     return status;
   }
@@ -642,7 +650,8 @@ export class LeasedKeyQueue<T = unknown> {
             this.#maxDeliveries,
             this.#maxInFlight,
           ])) as unknown[];
-        }), fields);
+          // A resend refused as acknowledged: the first send acked (its next lease, if any, runs out unclaimed).
+        }, 'LEASE_ALREADY_ACKNOWLEDGED'), fields);
         this.#acked.add(lease);
         return reply.length > 1 ? { item: this.#leased(token, reply.slice(1)), sentAt } : undefined;
       },
@@ -703,12 +712,30 @@ export class LeasedKeyQueue<T = unknown> {
     return encoded;
   }
 
-  async #onLease(lease: Lease, run: () => Promise<unknown>): Promise<void> {
-    try {
-      await run();
-    } catch (error) {
-      if (isLeaseError(error)) this.#held.delete(lease.token);
-      throw error;
+  /**
+   * Ends a lease with `run` (ack or release). A transient fault is retried for a few seconds (the
+   * scripts are keyed by token and fence, so a resend cannot end a later lease); when a resend
+   * after a fault is refused with `doneCode`, the earlier send ran and only its reply was lost.
+   * For a release that refusal cannot be told from the lease expiring meanwhile: either way it is
+   * no longer held, and the item is back in the queue.
+   */
+  async #onLease(lease: Lease, run: () => Promise<unknown>, doneCode: string): Promise<void> {
+    const giveUpAt = performance.now() + END_RETRY_MS;
+    const backoff = new Backoff();
+    let unsure = false;
+    for (;;) {
+      try {
+        await run();
+        break;
+      } catch (error) {
+        if (unsure && (error as { code?: unknown } | null)?.code === doneCode) break;
+        if (isLeaseError(error)) this.#held.delete(lease.token);
+        if (!isTransient(error, this.#client)) throw error;
+        unsure = true;
+        const delay = backoff.next();
+        if (performance.now() + delay >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
     this.#held.delete(lease.token);
   }
@@ -745,16 +772,25 @@ export class LeasedKeyQueue<T = unknown> {
     // Blocked getters register under an id of their own, so that a put wakes one of them; blocked
     // takers of a key all listen to one target derived from the key.
     const target = key === undefined ? `w${token}` : `t${createHash('sha1').update(key, 'utf8').digest('hex')}`;
+    // After an attempt met a fault it may have run with its reply lost: the next one asks for the
+    // lease this token may hold already (take always recognises its own lease).
+    let resend = false;
     const attempt = (register: boolean): Promise<unknown> =>
       key === undefined
-        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : '', this.#maxDeliveries, this.#maxInFlight])
+        ? getScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? target : '', this.#maxDeliveries, this.#maxInFlight, resend ? '1' : ''])
         : takeScript.run(this.#client, this.#keys, [channel, token, leaseArg, register ? '1' : '0', key, this.#maxDeliveries]);
 
     let sentAt = 0;
     const once = async (register: boolean): Promise<Attempt<unknown[]>> => {
       for (;;) {
         sentAt = performance.now();
-        const r = (await attempt(register)) as unknown[];
+        let r: unknown[];
+        try {
+          r = (await attempt(register)) as unknown[];
+        } catch (error) {
+          if (isTransient(error, this.#client)) resend = true;
+          throw error;
+        }
         // {0}: the attempt moved a batch of dead letters and more items wait: attempt again now.
         if (r.length === 1 && Number(r[0]) === 0) continue;
         return r.length === 1 ? { retryInMs: Number(r[0]) } : { done: r };

@@ -353,7 +353,8 @@ end
  * leased maxDeliveries times already goes to the dead letters instead (at most
  * DEAD_LETTER_BATCH per call); with maxInFlight, nothing is leased while that many leases live.
  * ARGV: channel, token, leaseMs ('' = no expiry), waiter id ('' = do not register),
- * maxDeliveries, maxInFlight ('' = no limit).
+ * maxDeliveries, maxInFlight ('' = no limit), resend ('1' when an earlier attempt of this token
+ * may have run but its reply was lost).
  * Reply: {key, value, fence, expiresAt | '-', deliveries}, or {retryInMs} when nothing can be
  * leased now ({0}: dead letters were moved, attempt again at once).
  */
@@ -363,6 +364,19 @@ export const getScript = queueScript(
 local token, lease_ms, waiter, max_dlv, max_if = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local bad = bad_lease_args(lease_ms, max_dlv, max_if)
 if bad then return finish(bad) end
+-- A resend after a lost reply returns the lease that attempt granted, rather than a second item.
+-- It walks the leases in flight, which only a resend after a fault pays for.
+if ARGV[7] == '1' then
+  local recs = redis.call('HGETALL', K_LEASES)
+  for i = 1, #recs, 2 do
+    if string.match(recs[i + 1], '^(%S+) ') == token then
+      local l = live_lease(recs[i])
+      if l and l.token == token then
+        return finish({ recs[i], redis.call('HGET', K_VALS, recs[i]), l.fence, l.exp, deliveries_of(recs[i]) })
+      end
+    end
+  end
+end
 local got, retry = lease_front(token, lease_ms, waiter, tonumber(max_dlv), max_if)
 if got then return finish(got) end
 return finish({ retry })
@@ -422,6 +436,8 @@ local got
 if redis.call('ZREM', K_AVAIL, key) == 1 then got = take_it() end
 if got then return finish(got) end
 local l = live_lease(key)
+-- Leased to this very token: an earlier attempt ran and its reply was lost.
+if l and l.token == token then return finish({ key, redis.call('HGET', K_VALS, key), l.fence, l.exp, deliveries_of(key) }) end
 if not l and redis.call('ZREM', K_AVAIL, key) == 1 then got = take_it() end
 if got then return finish(got) end
 local retry = retry_in(l and l.exp ~= '-' and l.exp or redis.call('ZSCORE', K_DELAYED, key) or nil)

@@ -1,7 +1,11 @@
 import type { KeptLease } from './lease-keeper';
 import { sameCode } from './errors';
+import { Backoff, isTransient } from './faults';
 import { operation, pointEvent, type Operation, type PointEvent } from './tracing';
 import { assertDurationMs } from './validate';
+
+/** How long a release keeps retrying a transient fault (and never past the lease's deadline). */
+const RELEASE_RETRY_MS = 5_000;
 
 /** How a grant talks back to its queue; see {@link GrantQueue}. */
 export interface GrantBackend {
@@ -113,7 +117,13 @@ export class Grant implements LeaseHandle {
   readonly #controller = new AbortController();
   #expiresAt: number;
   #kept: KeptLease | undefined;
+  /** `release` was called: the handle is no longer used for work. */
+  #ending = false;
+  /** The release reached the server (or the lease is known to be lost). */
   #released = false;
+  #releasing: Promise<void> | undefined;
+  /** A release was sent that may have run on the server even though its reply was lost. */
+  #unsure = false;
 
   /** Built by GrantQueue; users get grants from `acquire`. */
   constructor(init: { token: string; fence: number; permits: number; ttlMs: number; expiresAt: number; backend: GrantBackend }) {
@@ -155,7 +165,7 @@ export class Grant implements LeaseHandle {
   /** Throws the not-held error once `signal` has aborted. */
   assertHeld(): void {
     if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
-    if (this.#released) throw this.#backend.notHeld('released');
+    if (this.#ending) throw this.#backend.notHeld('released');
   }
 
   /**
@@ -182,18 +192,48 @@ export class Grant implements LeaseHandle {
   /**
    * Gives the lease back (handing it to the head waiter). Idempotent for the holder; throws the
    * not-held error when the lease had been lost (expired, or passed to another holder).
+   *
+   * A transient server fault is retried for a few seconds (never past the lease's deadline); if
+   * the server stays unreachable it throws `RedisUnavailableError`, renewals have stopped so the
+   * lease runs out by itself, and a later `release()` tries again.
    */
-  async release(): Promise<void> {
-    if (this.#released) return;
-    this.#released = true;
+  release(): Promise<void> {
+    if (this.#released) return Promise.resolve();
+    this.#releasing ??= this.#release().finally(() => {
+      this.#releasing = undefined;
+    });
+    return this.#releasing;
+  }
+
+  async #release(): Promise<void> {
+    this.#ending = true;
     this.#stop();
     const lost = this.#controller.signal.aborted ? this.#controller.signal.reason : undefined;
-    try {
-      await this.#backend.release(this.token);
-    } catch (error) {
-      if (sameCode(error, this.#backend.notHeld(''))) this.lose('lease lost before release');
-      throw error;
+    const leaseDeadline = this.#kept?.deadline ?? -Infinity;
+    const giveUpAt = Math.min(leaseDeadline, performance.now() + RELEASE_RETRY_MS);
+    const backoff = new Backoff();
+    for (;;) {
+      try {
+        await this.#backend.release(this.token);
+        break;
+      } catch (error) {
+        if (sameCode(error, this.#backend.notHeld(''))) {
+          // The release script is keyed by the token, so sending it again is safe; but when an
+          // earlier send ran and only its reply was lost, the resend finds nothing held. Before
+          // the lease's deadline nobody else can have been granted it: that was our release.
+          if (this.#unsure && performance.now() < leaseDeadline) break;
+          this.#released = true;
+          this.lose('lease lost before release');
+          throw error;
+        }
+        if (!isTransient(error)) throw error;
+        this.#unsure = true;
+        const delay = backoff.next();
+        if (performance.now() + delay >= giveUpAt) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
+    this.#released = true;
     if (lost) throw lost;
   }
 

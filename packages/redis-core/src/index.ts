@@ -1,5 +1,6 @@
 export type { RedisClientLike, ScriptCallOptions, SubscriberLike } from './client';
 export { XRedisError, InvalidArgumentError, hasCode } from './errors';
+export { RedisUnavailableError, isTransient, Backoff } from './faults';
 export {
   assertInteger,
   assertDurationMs,

@@ -35,6 +35,8 @@ export interface KeptLease {
   extended(sentAt: number, ttlMs: number): void;
   /** Whether the lease was lost. */
   readonly lost: boolean;
+  /** The local time (`performance.now()`) before which the server cannot have let the lease run out. */
+  readonly deadline: number;
 }
 
 interface Entry {
@@ -117,6 +119,9 @@ export class LeaseKeeper {
       },
       get lost() {
         return entry.lost;
+      },
+      get deadline() {
+        return entry.deadline;
       },
     };
   }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RedisClientLike } from './client';
 import { InvalidArgumentError, XRedisError } from './errors';
+import { RedisUnavailableError, isTransient } from './faults';
 
 /** Maps a business error code returned by a script to the error to throw. */
 export type ScriptErrorMap = Record<string, (detail: string) => Error>;
@@ -24,7 +25,8 @@ export interface Script {
  * Defines a script. Business errors come back from Lua as `redis.error_reply('CODE detail')` and
  * are thrown as the error `errors[CODE]` builds (`INVALID_ARGUMENT` becomes `InvalidArgumentError`
  * unless mapped otherwise); any other `CODE` of upper-case letters becomes a plain `XRedisError`
- * with that code.
+ * with that code. A transient fault (see {@link isTransient}) is thrown as a `RedisUnavailableError`
+ * whose `cause` is the fault.
  *
  * @example
  * const release = defineScript({
@@ -65,6 +67,9 @@ export function defineScript(definition: {
         }
         return normalizeReply(reply);
       } catch (error) {
+        // A fault of the connection or the server is thrown as one typed error, the fault as its
+        // cause: waiters retry it, and a caller of a non-waiting call can tell it from a refusal.
+        if (isTransient(error, client)) throw new RedisUnavailableError(`script ${name}`, error);
         throw mapScriptError(error, errors, callErrors);
       }
     },
@@ -99,7 +104,7 @@ function mapScriptError(error: unknown, errors: ScriptErrorMap, callErrors: Scri
   if (build) return build(detail);
   // A code the script did not declare, with a location, is the server's own (NOGROUP, OOM, ...).
   if (located) return error;
-  if (/^(MOVED|ASK|CROSSSLOT|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOPERM|OOM|NOAUTH)$/.test(code)) {
+  if (/^(MOVED|ASK|CROSSSLOT|TRYAGAIN|CLUSTERDOWN|LOADING|READONLY|MASTERDOWN|NOREPLICAS|UNBLOCKED|NOPERM|OOM|NOAUTH)$/.test(code)) {
     return error;
   }
   return new XRedisError(code, detail || code, { cause: error });

@@ -14,4 +14,4 @@ export {
   PermitNotHeldError,
   SemaphoreClosedError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';

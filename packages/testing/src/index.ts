@@ -16,3 +16,4 @@ export { spawnWorker, type Worker } from './crash';
 export { freePort } from './process';
 export { settle, until, type Settled } from './eventually';
 export { recordChannels, type ChannelRecorder, type Recorded } from './tracing';
+export { startFaultyRedis, dropConnections, loseNextReply, type FaultyRedis, type Fault } from './faults';
