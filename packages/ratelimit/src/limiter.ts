@@ -1,0 +1,192 @@
+import { assertName, assertPrefix, assertInteger, keyspace, type RedisClientLike } from '@x/redis-core';
+import { assertAlgorithm, assertLimits, limitSuffixes, smallestLimit } from './options';
+import { limitScript, peekScript, refundScript, resetScript, type RateLimitScript } from './scripts';
+import { traced } from './tracing';
+import type { RateLimit, RateLimitAlgorithm, RateLimitDecision, RateLimitPolicyState } from './types';
+
+/**
+ * Options of a {@link RateLimiter}.
+ *
+ * @example
+ * new RateLimiter(client, 'api', { limits: [{ limit: 10, windowMs: 1_000 }], algorithm: 'gcra', prefix: 'x' });
+ */
+export interface RateLimiterOptions {
+  /** The limits every call must fit: all of them admit and are charged, or none is. */
+  limits: readonly RateLimit[];
+  /**
+   * How the limits count; see {@link RateLimitAlgorithm}.
+   * @default 'gcra'
+   */
+  algorithm?: RateLimitAlgorithm;
+  /**
+   * First part of every key: `<prefix>:ratelimit:<name>:{<key>}:…`.
+   * @default 'x'
+   */
+  prefix?: string;
+}
+
+/**
+ * Options of `limit` and `peek`.
+ *
+ * @example
+ * await limiter.limit('user:42', { cost: 5 });
+ */
+export interface LimitOptions {
+  /**
+   * Units the call costs: an integer from 1 to the smallest limit.
+   * @default 1
+   */
+  cost?: number;
+}
+
+/** A decision as the script returned it, with the server time it was made at. */
+export interface RawDecision {
+  decision: RateLimitDecision;
+  /** Server time of the decision, in microseconds. */
+  serverTimeUs: number;
+}
+
+/**
+ * Admits or refuses work per key against one or more rate limits, exactly, on the server's clock.
+ * Every call is one round trip (one script); several limits are checked and charged atomically.
+ *
+ * @example
+ * const limiter = new RateLimiter(client, 'api', {
+ *   limits: [{ limit: 10, windowMs: 1_000 }, { limit: 1_000, windowMs: 3_600_000 }],
+ * });
+ * const d = await limiter.limit('user:42');
+ * if (!d.allowed) console.log(`retry in ${d.retryAfterMs} ms`);
+ */
+export class RateLimiter {
+  /** The limiter's name, as given. */
+  readonly name: string;
+  /** The limits, as validated (frozen). */
+  readonly limits: readonly RateLimit[];
+  readonly algorithm: RateLimitAlgorithm;
+  readonly #client: RedisClientLike;
+  readonly #prefix: string;
+  readonly #primitive: string;
+  readonly #suffixes: string[];
+  readonly #maxCost: number;
+
+  constructor(client: RedisClientLike, name: string, options: RateLimiterOptions) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with limits');
+    this.#client = client;
+    this.name = assertName('name', name);
+    this.#prefix = assertPrefix(options.prefix ?? 'x');
+    this.limits = assertLimits(options.limits);
+    this.algorithm = assertAlgorithm(options.algorithm ?? 'gcra');
+    this.#primitive = `ratelimit:${escapeTag(name)}`;
+    this.#suffixes = limitSuffixes(this.algorithm, this.limits);
+    this.#maxCost = smallestLimit(this.limits);
+  }
+
+  /**
+   * Charges `cost` to every limit of `key` if all of them admit it; else charges nothing and says
+   * when to retry.
+   *
+   * @example
+   * const { allowed, remaining, retryAfterMs } = await limiter.limit('user:42', { cost: 1 });
+   */
+  limit(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
+    return traced.limit.trace(key, async () => (await this.run(limitScript, key, this.#cost(options.cost))).decision);
+  }
+
+  /**
+   * Whether `cost` (default 1) would be admitted now, and the state of every limit; consumes
+   * nothing and writes nothing.
+   *
+   * @example
+   * const { remaining, resetAt } = await limiter.peek('user:42');
+   */
+  peek(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
+    return traced.peek.trace(key, async () => (await this.run(peekScript, key, this.#cost(options.cost))).decision);
+  }
+
+  /**
+   * Gives `cost` back to every limit of `key` (work that was admitted but not done), never above
+   * full, and wakes `waitFor` callers on the key. Returns the state after the refund.
+   *
+   * @example
+   * const d = await limiter.limit('user:42', { cost: 10 });
+   * if (d.allowed) await limiter.refund('user:42', 10 - used);
+   */
+  refund(key: string, cost = 1): Promise<RateLimitDecision> {
+    return traced.refund.trace(key, async () => (await this.run(refundScript, key, this.#cost(cost))).decision);
+  }
+
+  /**
+   * Forgets every limit's state of `key`: it is full again. Wakes `waitFor` callers on the key.
+   *
+   * @example
+   * await limiter.reset('user:42');
+   */
+  reset(key: string): Promise<void> {
+    return traced.reset.trace(key, async () => {
+      const ks = this.#keyspace(key);
+      await resetScript(this.limits.length).run(this.#client, this.#suffixes.map((s) => ks.key(s)), this.#args(1, ks.channel));
+    });
+  }
+
+  /** Runs one of the deciding scripts for `key` (internal: the decision and the server's time). */
+  async run(script: RateLimitScript, key: string, cost: number): Promise<RawDecision> {
+    const ks = this.#keyspace(key);
+    const reply = (await script(this.limits.length).run(
+      this.#client,
+      this.#suffixes.map((s) => ks.key(s)),
+      this.#args(cost, ks.channel),
+    )) as unknown[];
+    return { decision: this.#decision(reply), serverTimeUs: Number(reply[2]) };
+  }
+
+  /** The wake-up channel of `key` (internal). */
+  channelOf(key: string): string {
+    return this.#keyspace(key).channel;
+  }
+
+  #keyspace(key: string) {
+    assertName('key', key);
+    return keyspace(this.#prefix, this.#primitive, key);
+  }
+
+  #cost(cost: unknown): number {
+    return assertInteger('cost', cost ?? 1, 1, this.#maxCost);
+  }
+
+  #args(cost: number, channel: string): (string | number)[] {
+    const args: (string | number)[] = [this.algorithm, cost, channel, this.limits.length];
+    for (const l of this.limits) args.push(l.limit, l.windowMs);
+    return args;
+  }
+
+  #decision(reply: unknown[]): RateLimitDecision {
+    const allowed = Number(reply[0]) === 1;
+    const retryAfterMs = Number(reply[1]);
+    const waits: number[] = [];
+    const policies: RateLimitPolicyState[] = this.limits.map((l, i) => {
+      waits.push(Number(reply[5 + 3 * i]));
+      return { limit: l.limit, windowMs: l.windowMs, remaining: Number(reply[3 + 3 * i]), resetAt: Number(reply[4 + 3 * i]) };
+    });
+    const tightest = policies[tightestIndex(policies, allowed ? undefined : waits)]!;
+    return { allowed, remaining: tightest.remaining, limit: tightest.limit, windowMs: tightest.windowMs, resetAt: tightest.resetAt, retryAfterMs, policies };
+  }
+}
+
+/**
+ * The limit a decision reports: when refused, the one with the longest wait; else (and on a tie)
+ * the one with the fewest units left, then the latest reset.
+ */
+function tightestIndex(policies: RateLimitPolicyState[], waits?: number[]): number {
+  let best = 0;
+  for (let i = 1; i < policies.length; i++) {
+    const p = policies[i]!;
+    const b = policies[best]!;
+    const dw = waits ? waits[i]! - waits[best]! : 0;
+    if (dw > 0 || (dw === 0 && (p.remaining < b.remaining || (p.remaining === b.remaining && p.resetAt > b.resetAt)))) best = i;
+  }
+  return best;
+}
+
+function escapeTag(name: string): string {
+  return name.replace(/[%{}]/g, (c) => (c === '%' ? '%25' : c === '{' ? '%7B' : '%7D'));
+}

@@ -1,0 +1,19 @@
+import type { Target, TestClient } from '@x/testing';
+import type { RateLimitAlgorithm } from '../src';
+
+export const ALGORITHMS: RateLimitAlgorithm[] = ['gcra', 'token-bucket', 'fixed-window', 'sliding-window'];
+
+/** Every key under `prefix` on the target (every master of the cluster). */
+export async function keysUnder(client: TestClient, target: Target, prefix: string): Promise<string[]> {
+  const pattern = `${prefix}:*`;
+  if (target === 'standalone') return (await client.keys(pattern)).sort();
+  const cluster = client as unknown as { masters: unknown[]; nodeClient(node: unknown): TestClient | Promise<TestClient> };
+  const all: string[] = [];
+  for (const master of cluster.masters) {
+    const node = await cluster.nodeClient(master);
+    all.push(...(await node.keys(pattern)));
+  }
+  return all.sort();
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
