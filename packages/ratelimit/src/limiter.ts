@@ -1,8 +1,10 @@
 import { assertName, assertPrefix, assertInteger, keyspace, type RedisClientLike } from '@x/redis-core';
 import { assertAlgorithm, assertLimits, limitSuffixes, smallestLimit } from './options';
-import { limitScript, peekScript, refundScript, resetScript, type RateLimitScript } from './scripts';
+import { limitScript, peekScript, refundScript, resetScript } from './scripts';
 import { traced } from './tracing';
 import type { RateLimit, RateLimitAlgorithm, RateLimitDecision, RateLimitPolicyState } from './types';
+
+const SCRIPTS = { limit: limitScript, peek: peekScript, refund: refundScript };
 
 /**
  * Options of a {@link RateLimiter}.
@@ -39,7 +41,10 @@ export interface LimitOptions {
   cost?: number;
 }
 
-/** A decision as the script returned it, with the server time it was made at. */
+/**
+ * A decision as the script returned it, with the server time it was made at.
+ * @internal
+ */
 export interface RawDecision {
   decision: RateLimitDecision;
   /** Server time of the decision, in microseconds. */
@@ -89,7 +94,7 @@ export class RateLimiter {
    * const { allowed, remaining, retryAfterMs } = await limiter.limit('user:42', { cost: 1 });
    */
   limit(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
-    return traced.limit.trace(key, async () => (await this.run(limitScript, key, this.#cost(options.cost))).decision);
+    return traced.limit.trace(key, async () => (await this.run('limit', key, options.cost ?? 1)).decision);
   }
 
   /**
@@ -100,7 +105,7 @@ export class RateLimiter {
    * const { remaining, resetAt } = await limiter.peek('user:42');
    */
   peek(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
-    return traced.peek.trace(key, async () => (await this.run(peekScript, key, this.#cost(options.cost))).decision);
+    return traced.peek.trace(key, async () => (await this.run('peek', key, options.cost ?? 1)).decision);
   }
 
   /**
@@ -112,7 +117,7 @@ export class RateLimiter {
    * if (d.allowed) await limiter.refund('user:42', 10 - used);
    */
   refund(key: string, cost = 1): Promise<RateLimitDecision> {
-    return traced.refund.trace(key, async () => (await this.run(refundScript, key, this.#cost(cost))).decision);
+    return traced.refund.trace(key, async () => (await this.run('refund', key, cost)).decision);
   }
 
   /**
@@ -128,18 +133,25 @@ export class RateLimiter {
     });
   }
 
-  /** Runs one of the deciding scripts for `key` (internal: the decision and the server's time). */
-  async run(script: RateLimitScript, key: string, cost: number): Promise<RawDecision> {
+  /**
+   * Runs one of the deciding scripts for `key`: the decision and the server time it was made at.
+   * @internal
+   */
+  async run(operation: 'limit' | 'peek' | 'refund', key: string, cost: unknown): Promise<RawDecision> {
     const ks = this.#keyspace(key);
-    const reply = (await script(this.limits.length).run(
+    const checked = this.#cost(cost);
+    const reply = (await SCRIPTS[operation](this.limits.length).run(
       this.#client,
       this.#suffixes.map((s) => ks.key(s)),
-      this.#args(cost, ks.channel),
+      this.#args(checked, ks.channel),
     )) as unknown[];
     return { decision: this.#decision(reply), serverTimeUs: Number(reply[2]) };
   }
 
-  /** The wake-up channel of `key` (internal). */
+  /**
+   * The wake-up channel of `key`.
+   * @internal
+   */
   channelOf(key: string): string {
     return this.#keyspace(key).channel;
   }
