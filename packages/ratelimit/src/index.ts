@@ -1,4 +1,4 @@
-export { RateLimiter, type RateLimiterOptions, type LimitOptions } from './limiter';
+export { RateLimiter, type RateLimiterOptions, type LimitOptions, type WaitForOptions } from './limiter';
 export type { RateLimit, RateLimitAlgorithm, RateLimitDecision, RateLimitPolicyState } from './types';
 export { RateLimitTimeoutError, CorruptStateError } from './errors';
 export { InvalidArgumentError, XRedisError } from '@x/redis-core';

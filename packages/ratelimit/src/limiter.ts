@@ -1,4 +1,6 @@
-import { assertName, assertPrefix, assertInteger, keyspace, type RedisClientLike } from '@x/redis-core';
+import { randomUUID } from 'node:crypto';
+import { assertInteger, assertName, assertPrefix, assertSignal, assertTimeoutMs, keyspace, waitFor, type RedisClientLike } from '@x/redis-core';
+import { RateLimitTimeoutError } from './errors';
 import { assertAlgorithm, assertLimits, limitSuffixes, smallestLimit } from './options';
 import { limitScript, peekScript, refundScript, resetScript } from './scripts';
 import { traced } from './tracing';
@@ -39,6 +41,22 @@ export interface LimitOptions {
    * @default 1
    */
   cost?: number;
+}
+
+/**
+ * Options of `waitFor`.
+ *
+ * @example
+ * await limiter.waitFor('user:42', { cost: 2, timeoutMs: 5_000, signal: AbortSignal.timeout(10_000) });
+ */
+export interface WaitForOptions extends LimitOptions {
+  /**
+   * How long to wait at most; then `RateLimitTimeoutError`. `0` tries once.
+   * @default Infinity
+   */
+  timeoutMs?: number;
+  /** Aborts the wait (it rejects with the signal's reason); nothing is charged. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -131,6 +149,37 @@ export class RateLimiter {
       const ks = this.#keyspace(key);
       await resetScript(this.limits.length).run(this.#client, this.#suffixes.map((s) => ks.key(s)), this.#args(1, ks.channel));
     });
+  }
+
+  /**
+   * Waits until `cost` is admitted on every limit of `key`, then charges it (like `limit`) and
+   * returns the decision. No polling: it sleeps for the `retryAfterMs` the server computed, and
+   * is woken at once by a `refund` or `reset` of the key from any process (a push on the key's
+   * channel). Nothing is charged when it times out or is aborted.
+   *
+   * @example
+   * await limiter.waitFor('user:42', { cost: 1, timeoutMs: 5_000 });
+   * await callTheApi();
+   */
+  async waitFor(key: string, options: WaitForOptions = {}): Promise<RateLimitDecision> {
+    const channel = this.channelOf(key);
+    const cost = this.#cost(options.cost);
+    const timeoutMs = assertTimeoutMs(options.timeoutMs ?? Infinity);
+    const signal = assertSignal(options.signal);
+    return traced.waitFor.trace(key, () =>
+      waitFor<RateLimitDecision>({
+        client: this.#client,
+        channel,
+        target: randomUUID(),
+        timeoutMs,
+        signal,
+        attempt: async () => {
+          const { decision } = await this.run('limit', key, cost);
+          return decision.allowed ? { done: decision } : { retryInMs: decision.retryAfterMs };
+        },
+        timeoutError: () => new RateLimitTimeoutError(this.name, key, timeoutMs),
+      }),
+    );
   }
 
   /**
