@@ -183,6 +183,20 @@ export class RateLimiter {
   }
 
   /**
+   * `limit`, with the server time (ms) of the decision, for the middleware's `t` parameters.
+   * @internal
+   */
+  async decide(key: string, cost: unknown): Promise<{ decision: RateLimitDecision; serverTimeMs: number }> {
+    let serverTimeUs = 0;
+    const decision = await traced.limit.trace(key, async () => {
+      const raw = await this.run('limit', key, cost);
+      serverTimeUs = raw.serverTimeUs;
+      return raw.decision;
+    });
+    return { decision, serverTimeMs: serverTimeUs / 1000 };
+  }
+
+  /**
    * Runs one of the deciding scripts for `key`: the decision and the server time it was made at.
    * @internal
    */
