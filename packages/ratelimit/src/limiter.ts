@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { assertInteger, assertName, assertPrefix, assertSignal, assertTimeoutMs, keyspace, waitFor, type RedisClientLike } from '@x/redis-core';
+import { InvalidArgumentError, assertInteger, assertName, assertPrefix, assertSignal, assertTimeoutMs, keyspace, waitFor, type RedisClientLike } from '@x/redis-core';
+import { DenyCache } from './deny-cache';
 import { RateLimitTimeoutError } from './errors';
 import { assertAlgorithm, assertLimits, limitSuffixes, smallestLimit } from './options';
 import { limitScript, peekScript, refundScript, resetScript } from './scripts';
@@ -27,6 +28,16 @@ export interface RateLimiterOptions {
    * @default 'x'
    */
   prefix?: string;
+  /**
+   * Remember refusals in this process: a key refused for a cost is refused again for that cost
+   * or more with no round trip until the server's `retryAfterMs` has passed. `true` keeps up to
+   * 10,000 keys; `{ maxKeys }` sets the bound. It only ever refuses, so it never admits more than
+   * the server would; a `refund` or `reset` through this limiter clears the key's entry, one
+   * made by another process does not (this process may refuse the key until the retry time).
+   * `peek` and `waitFor` always ask the server.
+   * @default false
+   */
+  denyCache?: boolean | { maxKeys?: number };
 }
 
 /**
@@ -91,6 +102,7 @@ export class RateLimiter {
   readonly #primitive: string;
   readonly #suffixes: string[];
   readonly #maxCost: number;
+  readonly #denied: DenyCache | undefined;
 
   constructor(client: RedisClientLike, name: string, options: RateLimiterOptions) {
     if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with limits');
@@ -102,6 +114,10 @@ export class RateLimiter {
     this.#primitive = `ratelimit:${escapeTag(name)}`;
     this.#suffixes = limitSuffixes(this.algorithm, this.limits);
     this.#maxCost = smallestLimit(this.limits);
+    const deny = options.denyCache ?? false;
+    if (deny === true) this.#denied = new DenyCache(10_000);
+    else if (typeof deny === 'object' && deny !== null) this.#denied = new DenyCache(assertInteger('denyCache.maxKeys', deny.maxKeys ?? 10_000, 1));
+    else if (deny !== false) throw new InvalidArgumentError('denyCache must be a boolean or { maxKeys }');
   }
 
   /**
@@ -111,8 +127,8 @@ export class RateLimiter {
    * @example
    * const { allowed, remaining, retryAfterMs } = await limiter.limit('user:42', { cost: 1 });
    */
-  limit(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
-    return traced.limit.trace(key, async () => (await this.run('limit', key, options.cost ?? 1)).decision);
+  async limit(key: string, options: LimitOptions = {}): Promise<RateLimitDecision> {
+    return (await this.decide(key, options.cost ?? 1)).decision;
   }
 
   /**
@@ -135,7 +151,11 @@ export class RateLimiter {
    * if (d.allowed) await limiter.refund('user:42', 10 - used);
    */
   refund(key: string, cost = 1): Promise<RateLimitDecision> {
-    return traced.refund.trace(key, async () => (await this.run('refund', key, cost)).decision);
+    return traced.refund.trace(key, async () => {
+      const { decision } = await this.run('refund', key, cost);
+      this.#denied?.forget(key);
+      return decision;
+    });
   }
 
   /**
@@ -148,6 +168,7 @@ export class RateLimiter {
     return traced.reset.trace(key, async () => {
       const ks = this.#keyspace(key);
       await resetScript(this.limits.length).run(this.#client, this.#suffixes.map((s) => ks.key(s)), this.#args(1, ks.channel));
+      this.#denied?.forget(key);
     });
   }
 
@@ -187,13 +208,25 @@ export class RateLimiter {
    * @internal
    */
   async decide(key: string, cost: unknown): Promise<{ decision: RateLimitDecision; serverTimeMs: number }> {
-    let serverTimeUs = 0;
+    let serverTimeMs = 0;
     const decision = await traced.limit.trace(key, async () => {
+      const denied = this.#denied;
+      if (denied) {
+        const cached = denied.get(key, typeof cost === 'number' ? cost : 1);
+        if (cached) {
+          // Only a valid cost can have been refused: an invalid one still throws below.
+          this.#cost(cost);
+          serverTimeMs = cached.serverTimeMs;
+          return cached.decision;
+        }
+      }
+      const sentAt = performance.now();
       const raw = await this.run('limit', key, cost);
-      serverTimeUs = raw.serverTimeUs;
+      serverTimeMs = raw.serverTimeUs / 1000;
+      if (denied && !raw.decision.allowed) denied.refused(key, cost as number, sentAt, raw.decision, serverTimeMs);
       return raw.decision;
     });
-    return { decision, serverTimeMs: serverTimeUs / 1000 };
+    return { decision, serverTimeMs };
   }
 
   /**
