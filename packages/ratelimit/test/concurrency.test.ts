@@ -42,7 +42,7 @@ describe.each(TARGETS)('RateLimiter under 20 processes firing at one key on %s',
       }),
     );
     await Promise.all(workers.map((w) => w.reached('ready', 60_000)));
-    await client.set(`${prefix}:go`, '1');
+    await client.set(`${prefix}:ratelimit:go`, '1');
     expect(await Promise.all(workers.map((w) => w.exited()))).toEqual(workers.map(() => 0));
     for (const algorithm of ALGORITHMS) {
       const phases = workers.map((w) => (w.reports as Phase[]).find((r) => r.algorithm === algorithm)!);
