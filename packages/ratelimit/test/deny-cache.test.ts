@@ -1,7 +1,7 @@
 import { InvalidArgumentError, WakeBus, type RedisClientLike } from '@x/redis-core';
 import { TARGETS, connect, uniquePrefix, type TestClient } from '@x/testing';
 import { RateLimiter } from '../src';
-import { ALGORITHMS, sleep } from './helpers';
+import { ALGORITHMS, fill, sleep } from './helpers';
 
 const HOUR = 3_600_000;
 
@@ -54,8 +54,7 @@ describe.each(TARGETS)('RateLimiter with a deny cache on %s', (target) => {
 
   it.each(ALGORITHMS)('%s: asks the server again once the retry time has passed', async (algorithm) => {
     const limiter = new RateLimiter(client, 'api', { prefix: uniquePrefix(), algorithm, denyCache: true, limits: [{ limit: 2, windowMs: 100 }] });
-    await limiter.limit('k', { cost: 2 });
-    const refused = await limiter.limit('k');
+    const refused = await fill(limiter, 'k');
     expect(refused.allowed).toBe(false);
     await sleep(refused.retryAfterMs + 5);
     expect((await limiter.limit('k')).allowed).toBe(true);

@@ -2,7 +2,7 @@ import { InvalidArgumentError, WakeBus } from '@x/redis-core';
 import { TARGETS, connect, uniquePrefix, type TestClient } from '@x/testing';
 import { CorruptStateError, RateLimiter, type RateLimitAlgorithm } from '../src';
 import { limitScript } from '../src/scripts';
-import { ALGORITHMS, keysUnder, sleep } from './helpers';
+import { ALGORITHMS, fill, keysUnder, sleep } from './helpers';
 
 const HOUR = 3_600_000;
 
@@ -108,14 +108,15 @@ describe.each(TARGETS)('RateLimiter on %s', (target) => {
     it('admits again once the server says so, and every key expires once full', async () => {
       const prefix = uniquePrefix();
       const limiter = new RateLimiter(client, 'api', { prefix, algorithm, limits: [{ limit: 2, windowMs: 200 }] });
-      await limiter.limit('k', { cost: 2 });
-      const refused = await limiter.limit('k');
+      const refused = await fill(limiter, 'k');
       expect(refused.allowed).toBe(false);
+      // One key, which expires within the window (a fixed window's key may be gone already).
       const keys = await keysUnder(client, target, prefix);
-      expect(keys).toHaveLength(1);
-      const ttl = await client.pTTL(keys[0]!);
-      expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(200);
+      expect(keys.length).toBeLessThanOrEqual(1);
+      for (const key of keys) {
+        const ttl = await client.pTTL(key);
+        expect(ttl === -2 || (ttl > 0 && ttl <= 200)).toBe(true);
+      }
       await sleep(refused.retryAfterMs + 5);
       expect((await limiter.limit('k')).allowed).toBe(true);
       await sleep(250);

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, WakeBus, type RedisClientLike } from '@x/redis-core';
 import { TARGETS, connect, settle, uniquePrefix, type TestClient } from '@x/testing';
 import { RateLimitTimeoutError, RateLimiter } from '../src';
-import { ALGORITHMS, sleep } from './helpers';
+import { ALGORITHMS, fill, sleep } from './helpers';
 
 const HOUR = 3_600_000;
 
@@ -33,8 +33,7 @@ describe.each(TARGETS)('RateLimiter.waitFor on %s', (target) => {
 
   it.each(ALGORITHMS)('%s: waits the retry time the server computed, then is admitted and charged', async (algorithm) => {
     const limiter = new RateLimiter(client, 'api', { prefix: uniquePrefix(), algorithm, limits: [{ limit: 2, windowMs: 150 }] });
-    await limiter.limit('k', { cost: 2 });
-    expect((await limiter.peek('k')).allowed).toBe(false);
+    expect((await fill(limiter, 'k')).allowed).toBe(false);
     const d = await limiter.waitFor('k', { timeoutMs: 10_000 });
     expect(d.allowed).toBe(true);
     expect(d.retryAfterMs).toBe(0);
