@@ -167,7 +167,7 @@ export class RateLimiter {
   reset(key: string): Promise<void> {
     return traced.reset.trace(key, async () => {
       const ks = this.#keyspace(key);
-      await resetScript(this.limits.length).run(this.#client, this.#suffixes.map((s) => ks.key(s)), this.#args(1, ks.channel));
+      await resetScript(this.algorithm, this.limits.length).run(this.#client, this.#suffixes.map((s) => ks.key(s)), this.#args(1, ks.channel));
       this.#denied?.forget(key);
     });
   }
@@ -236,7 +236,7 @@ export class RateLimiter {
   async run(operation: 'limit' | 'peek' | 'refund', key: string, cost: unknown): Promise<RawDecision> {
     const ks = this.#keyspace(key);
     const checked = this.#cost(cost);
-    const reply = (await SCRIPTS[operation](this.limits.length).run(
+    const reply = (await SCRIPTS[operation](this.algorithm, this.limits.length).run(
       this.#client,
       this.#suffixes.map((s) => ks.key(s)),
       this.#args(checked, ks.channel),

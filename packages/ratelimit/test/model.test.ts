@@ -69,5 +69,5 @@ describe.each(TARGETS)('RateLimiter against an in-memory model on %s', (target) 
       }),
       { numRuns: 12 },
     );
-  });
+  }, 240_000);
 });

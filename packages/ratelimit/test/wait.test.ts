@@ -1,5 +1,5 @@
 import { InvalidArgumentError, WakeBus, type RedisClientLike } from '@x/redis-core';
-import { TARGETS, connect, settle, uniquePrefix, type TestClient } from '@x/testing';
+import { TARGETS, connect, settle, uniquePrefix, until, type TestClient } from '@x/testing';
 import { RateLimitTimeoutError, RateLimiter } from '../src';
 import { ALGORITHMS, fill, sleep } from './helpers';
 
@@ -32,7 +32,7 @@ describe.each(TARGETS)('RateLimiter.waitFor on %s', (target) => {
   });
 
   it.each(ALGORITHMS)('%s: waits the retry time the server computed, then is admitted and charged', async (algorithm) => {
-    const limiter = new RateLimiter(client, 'api', { prefix: uniquePrefix(), algorithm, limits: [{ limit: 2, windowMs: 150 }] });
+    const limiter = new RateLimiter(client, 'api', { prefix: uniquePrefix(), algorithm, limits: [{ limit: 2, windowMs: 1_000 }] });
     expect((await fill(limiter, 'k')).allowed).toBe(false);
     const d = await limiter.waitFor('k', { timeoutMs: 10_000 });
     expect(d.allowed).toBe(true);
@@ -46,8 +46,9 @@ describe.each(TARGETS)('RateLimiter.waitFor on %s', (target) => {
     await limiter.limit('k', { cost: 2 });
     const before = scripts();
     const waiting = limiter.waitFor('k', { timeoutMs: 30_000 });
-    await sleep(300);
     // One attempt before subscribing and one after: then it sleeps (a retry time of half an hour).
+    await until(() => scripts() - before >= 2);
+    await sleep(300);
     expect(scripts() - before).toBe(2);
     await limiter.refund('k', 1);
     const d = await waiting;
