@@ -66,6 +66,10 @@ export const ACL_SUITE_EXCEPTIONS: Record<string, { testOnlyCommands?: string; n
     // "Nothing was written" checks list the keys under the test's prefix; one test reads a hash's size.
     testOnlyCommands: '+keys +hlen +exists',
   },
+  '@x/ratelimit': {
+    // "Nothing was written" checks list the keys under the test's prefix and read a key's TTL and a log's size.
+    testOnlyCommands: '+keys +pttl +zcard',
+  },
   '@x/streams': {
     // The tests read and seed raw state on their own client to check what a commit wrote.
     testOnlyCommands: '+xlen +exists +set +hgetall',

@@ -151,6 +151,27 @@ void typedState;
 void typedResult;
 `,
   },
+  '@x/ratelimit': {
+    imports: ['RateLimiter'],
+    types: ['RateLimitDecision', 'RateLimiterOptions'],
+    code: `
+const limiter = new RateLimiter(client, 'smoke', { prefix, limits: [{ limit: 2, windowMs: 60_000 }, { limit: 5, windowMs: 3_600_000 }] });
+const first = await limiter.limit('user:1', { cost: 2 });
+assert(first.allowed === true && first.remaining === 0 && first.limit === 2, 'a cost of 2 was admitted by both limits');
+const refused = await limiter.limit('user:1');
+assert(refused.allowed === false && refused.retryAfterMs > 0, 'the next call was refused with a retry time');
+const peeked = await limiter.peek('user:1');
+assert(peeked.policies[1]?.remaining === 3, 'the refused call charged nothing');
+await limiter.refund('user:1', 1);
+assert((await limiter.limit('user:1')).allowed === true, 'a refund made room');
+await limiter.reset('user:1');
+`,
+    typed: `
+const options: RateLimiterOptions = { prefix, limits: [{ limit: 1, windowMs: 1_000 }], algorithm: 'sliding-window' };
+const decision: Promise<RateLimitDecision> = new RateLimiter(client, 'typed', options).peek('k');
+void decision;
+`,
+  },
   '@x/semaphore': {
     imports: ['Semaphore'],
     types: ['Permit', 'PermitHolder', 'SemaphoreCreateOptions'],
