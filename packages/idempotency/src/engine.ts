@@ -1,5 +1,6 @@
 import { InvalidArgumentError, XRedisError, assertInteger } from '@x/redis-core';
-import { ABANDON, type IdempotencyStore } from './store';
+import { ABANDON } from './abandon';
+import type { IdempotencyStore } from './store';
 
 /**
  * Options of the HTTP middleware, the same for every framework; `Req` is the framework's own

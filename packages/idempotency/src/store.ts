@@ -19,6 +19,7 @@ import { IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors'
 import { fingerprintOf } from './fingerprint';
 import { ReplayedError, fromStoredError, toStoredError } from './replayed-error';
 import { traced } from './tracing';
+import { ABANDON } from './abandon';
 import { beginScript, completeScript, failScript, getScript, inspectScript, renewScript, setScript } from './scripts';
 
 // Claim tokens and waiter ids: a random per-process part and a counter, unique across processes
@@ -247,9 +248,6 @@ export type Inspection<T = unknown> =
   | { status: 'running'; retryAfterMs: number }
   | { status: 'completed'; result: T; expiresInMs: number }
   | { status: 'failed'; error: ReplayedError; expiresInMs: number };
-
-/** Package-internal: the middleware stops renewing a claim whose client went away. */
-export const ABANDON = Symbol('abandon');
 
 /** What a wait ends with: anything but a running claim. */
 type Settled<T> = Exclude<Claim<T>, InProgress>;
