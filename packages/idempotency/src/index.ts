@@ -12,6 +12,7 @@ export {
   type FailOptions,
   type SetOptions,
   type CacheErrors,
+  type Inspection,
 } from './store';
 export {
   idempotencyMiddleware,
@@ -19,6 +20,7 @@ export {
   type IdempotencyMiddlewareOptions,
   type IdempotentRequest,
 } from './middleware';
+export type { IdempotencyContext, IdempotencyHttpOptions } from './engine';
 export { IdempotencyFingerprintMismatchError, IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors';
 export { ReplayedError } from './replayed-error';
 export { jsonCodec, type Codec } from './codec';

@@ -1,14 +1,16 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { InvalidArgumentError, XRedisError, assertInteger } from '@x/redis-core';
-import { ABANDON, type Acquired, type IdempotencyStore } from './store';
+import { createEngine, problem, type HttpIncoming, type HttpReply, type IdempotencyContext, type IdempotencyHttpOptions } from './engine';
+import { readNodeBody } from './node-body';
+import type { IdempotencyStore } from './store';
 
 /**
- * A request as the middleware reads it: node:http's, or Express's (which adds `body`, `originalUrl`).
+ * A request as the middleware reads it: node:http's, or Express's (which adds `body`,
+ * `originalUrl`). The middleware sets `idempotency` on a claimed request.
  *
  * @example
- * (req as IdempotentRequest).body = await readJson(req);
+ * const { key, signal } = (req as IdempotentRequest).idempotency!;
  */
-export type IdempotentRequest = IncomingMessage & { body?: unknown; originalUrl?: string };
+export type IdempotentRequest = IncomingMessage & { body?: unknown; originalUrl?: string; rawBody?: unknown; idempotency?: IdempotencyContext };
 
 /**
  * `(req, res, next)`: Express middleware, also callable from a plain node:http handler.
@@ -17,179 +19,90 @@ export type IdempotentRequest = IncomingMessage & { body?: unknown; originalUrl?
  * const idem: IdempotencyMiddleware = idempotencyMiddleware(store);
  * await idem(req, res, (err) => (err ? fail(res, err) : handle(req, res)));
  */
-export type IdempotencyMiddleware = (req: IdempotentRequest, res: ServerResponse, next: (error?: unknown) => unknown) => Promise<void>;
+export type IdempotencyMiddleware<Req extends IncomingMessage = IdempotentRequest> = (
+  req: Req,
+  res: ServerResponse,
+  next: (error?: unknown) => unknown,
+) => Promise<void>;
 
 /**
- * Options of {@link idempotencyMiddleware}.
+ * Options of {@link idempotencyMiddleware}: those of every adapter, with callbacks that receive
+ * the request type the middleware is used with.
  *
  * @example
  * idempotencyMiddleware(store, { required: true, scope: (req) => accountOf(req), storeHeaders: ['content-type', 'location'] });
  */
-export interface IdempotencyMiddlewareOptions {
-  /**
-   * Answer 400 to a request of one of `methods` without the header (else it passes through).
-   * @default false
-   */
-  required?: boolean;
-  /**
-   * The request header carrying the key (a bare value, or an sf-string in quotes as in the IETF
-   * draft); 1 to 255 printable ASCII characters, else 400.
-   * @default 'Idempotency-Key'
-   */
-  header?: string;
-  /**
-   * Response headers stored and replayed; every other header (`Set-Cookie`, ...) is never stored.
-   * `Content-Length`, `Transfer-Encoding` and `Connection` are never stored.
-   * @default ['content-type', 'location', 'etag']
-   */
-  storeHeaders?: string[];
-  /**
-   * Largest response body stored. A larger response is stored without its body: replays carry
-   * its status and headers and an empty body (the operation is not run twice).
-   * @default 1_048_576
-   */
-  maxBodyBytes?: number;
-  /**
-   * The part of the request that must match for a replay; any JSON-like value (hashed
-   * canonically), may be async. A different fingerprint under the same key gets 422.
-   * With plain node:http, read the body first (set `req.body`) or read it here.
-   * @default (req) => ({ method: req.method, url: req.originalUrl ?? req.url, body: req.body })
-   */
-  fingerprint?: (req: IdempotentRequest) => unknown;
-  /**
-   * Keeps one client's keys apart from another's (e.g. the authenticated account id), so that
-   * a key guessed or reused by another client never replays this client's response.
-   * @default no scope: keys are shared by every client of the store
-   */
-  scope?: (req: IdempotentRequest) => string | undefined | Promise<string | undefined>;
-  /**
-   * Methods the middleware applies to; others pass straight through.
-   * @default ['POST', 'PATCH']
-   */
-  methods?: string[];
-  /**
-   * Which response statuses are stored and replayed. Others free the key, so a retry runs again.
-   * @default (status) => status < 500 && status !== 408 && status !== 429
-   */
-  storeStatus?: (status: number) => boolean;
-  /** Told when storing a response failed (Redis unreachable, claim lost); the response is still sent. */
-  onStoreError?: (error: unknown, req: IdempotentRequest) => void;
-}
-
-/** The stored form of a response. */
-interface StoredResponse {
-  status: number;
-  headers: Array<[string, string | string[]]>;
-  /** Base64 body, or null when it was larger than `maxBodyBytes`. */
-  body: string | null;
-}
-
-const NEVER_STORED = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive']);
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+export type IdempotencyMiddlewareOptions<Req extends IncomingMessage = IdempotentRequest> = IdempotencyHttpOptions<Req>;
 
 /**
  * HTTP middleware after the IETF Idempotency-Key draft: the first request with a key runs the
  * handler and its response (status, allowlisted headers, body up to a cap) is stored; a retry
  * with the same key and request gets the stored response with `Idempotent-Replayed: true`; a
  * retry while the first is running gets 409 with `Retry-After`; the same key with another
- * request gets 422; a missing key gets 400 when `required`. The response is stored before it is
- * sent, so a client that has seen it always gets the replay. Store errors go to `next(error)`.
+ * request gets 422; a missing key gets 400 when `required`. The request body is part of the
+ * fingerprint: `req.body` when a parser ran before the middleware, else the middleware reads
+ * the raw body itself (up to `maxRequestBytes`, 413 beyond) and puts it back on the stream for
+ * the parser after it. The response is stored before it is sent, so a client that has seen it
+ * always gets the replay. The handler finds its claim on `req.idempotency` (and
+ * `res.locals.idempotency` on Express). Store errors go to `next(error)`.
  *
  * @example
- * // Express
- * app.post('/charges', express.json(), idempotencyMiddleware(store, { required: true }), chargeHandler);
+ * // Express, before or after express.json()
+ * app.post('/charges', idempotencyMiddleware(store, { required: true }), express.json(), chargeHandler);
  * // node:http
  * const idem = idempotencyMiddleware(store);
  * createServer((req, res) => idem(req, res, (err) => (err ? fail(res, err) : handle(req, res))));
  */
-export function idempotencyMiddleware(store: IdempotencyStore, options: IdempotencyMiddlewareOptions = {}): IdempotencyMiddleware {
-  // Duck-typed rather than instanceof, so that a store from the package's other build (ESM/CJS) fits.
-  if (store === null || typeof store !== 'object' || typeof store.begin !== 'function' || typeof store.complete !== 'function') {
-    throw new InvalidArgumentError('store must be an IdempotencyStore');
-  }
-  const required = options.required ?? false;
-  if (typeof required !== 'boolean') throw new InvalidArgumentError('required must be a boolean');
-  const header = options.header ?? 'Idempotency-Key';
-  if (typeof header !== 'string' || !HEADER_NAME.test(header)) throw new InvalidArgumentError('header must be an HTTP header name');
-  const headerName = header.toLowerCase();
-  const allowed = new Set(headerList('storeHeaders', options.storeHeaders ?? ['content-type', 'location', 'etag']));
-  for (const name of NEVER_STORED) allowed.delete(name);
-  const maxBodyBytes = assertInteger('maxBodyBytes', options.maxBodyBytes ?? 1_048_576, 0);
-  const methods = new Set(headerList('methods', options.methods ?? ['POST', 'PATCH']).map((m) => m.toUpperCase()));
-  const fingerprint = fn('fingerprint', options.fingerprint) ?? defaultFingerprint;
-  const scope = fn('scope', options.scope);
-  const storeStatus = fn('storeStatus', options.storeStatus) ?? defaultStoreStatus;
-  const onStoreError = fn('onStoreError', options.onStoreError) ?? (() => undefined);
+export function idempotencyMiddleware<Req extends IncomingMessage = IdempotentRequest>(
+  store: IdempotencyStore,
+  options: IdempotencyMiddlewareOptions<Req> = {},
+): IdempotencyMiddleware<Req> {
+  const engine = createEngine<Req>(store, options);
+  const { maxBodyBytes } = engine;
 
   return async function idempotency(req, res, next) {
-    let key: string;
-    let claim: Acquired;
+    const request = req as Req & IdempotentRequest;
+    let claim;
     try {
-      if (!methods.has((req.method ?? '').toUpperCase())) return void next();
-      const raw = req.headers[headerName];
-      if (raw === undefined) {
-        if (required) return problem(res, 400, `${header} is missing`, `This operation requires an ${header} header.`);
-        return void next();
+      const incoming: HttpIncoming<Req> = {
+        req,
+        method: req.method ?? '',
+        url: request.originalUrl ?? req.url ?? '',
+        header: (name) => req.headers[name],
+        body: async (max) => {
+          if (request.body !== undefined) return { parsed: request.body };
+          const raw = await readNodeBody(request, max);
+          return 'tooLarge' in raw ? raw : { bytes: raw.bytes, contentType: req.headers['content-type'] };
+        },
+      };
+      const started = await engine.start(incoming);
+      if (started.kind === 'pass') return void next();
+      if (started.kind === 'reply') {
+        if (started.reply.status === 413) req.resume();
+        return send(res, started.reply);
       }
-      const parsed = parseKey(raw);
-      if (parsed === undefined) {
-        return problem(res, 400, `${header} is malformed`, `${header} must be 1 to 255 printable ASCII characters.`);
-      }
-      const scoped = scope ? await scope(req) : undefined;
-      key = `http:${scoped === undefined ? '' : encodeURIComponent(scoped)}:${parsed}`;
-      let found;
-      try {
-        found = await store.begin(key, { fingerprint: await fingerprint(req) });
-      } catch (error) {
-        if (XRedisError.isInstance(error) && error.code === 'IDEMPOTENCY_FINGERPRINT_MISMATCH') {
-          return problem(res, 422, `${header} was used with a different request`, 'Use a new key for a new request.');
-        }
-        throw error;
-      }
-      if (found.status === 'completed') return replay(res, found.result);
-      if (found.status === 'in_progress') {
-        res.setHeader('Retry-After', '1');
-        return problem(res, 409, 'The first request with this key is still being processed', 'Retry this request later.');
-      }
-      if (found.status === 'failed') return problem(res, 500, 'The first request with this key failed', 'Use a new key to try again.');
-      claim = found;
+      claim = started.claim;
     } catch (error) {
       return void next(error);
     }
 
-    const storeKey = key;
-    const { token } = claim;
-    let settled = false;
-    const settle = async (status: number, headers: OutgoingHttpHeaders, body: Buffer | null): Promise<void> => {
-      if (settled) return;
-      settled = true;
-      try {
-        if (!storeStatus(status)) {
-          await store.fail(storeKey, token, { retryable: true });
-          return;
-        }
-        const stored: StoredResponse = { status, headers: pickHeaders(headers, allowed), body: body === null ? null : body.toString('base64') };
-        await store.complete(storeKey, token, stored);
-      } catch (error) {
-        store[ABANDON]?.(token);
-        safely(() => onStoreError(error, req));
-      }
-    };
-    const ended = capture(res, maxBodyBytes, settle);
+    request.idempotency = claim.context;
+    const locals = (res as ServerResponse & { locals?: Record<string, unknown> }).locals;
+    if (locals !== null && typeof locals === 'object') locals.idempotency = claim.context;
+    const ended = capture(res, maxBodyBytes, (status, headers, body) => claim.settle(status, headers as Record<string, unknown>, body));
     res.once('close', () => {
       // The client went away before a response: stop renewing, so that the claim lapses after
       // leaseMs unless the handler still ends its response (which then completes it).
-      if (!ended()) store[ABANDON]?.(token);
+      if (!ended()) claim.abandon();
     });
 
     const crashed = (error: unknown): void => {
       if (ended()) return;
       if (!res.headersSent) {
-        problem(res, 500, 'Internal Server Error', 'The request failed; it may be retried with the same key.');
+        send(res, problem(500, 'Internal Server Error', 'The request failed; it may be retried with the same key.'));
         return;
       }
-      settled = true;
-      void store.fail(storeKey, token, { retryable: true }).catch((e: unknown) => safely(() => onStoreError(e, req)));
+      void claim.release();
       res.destroy(error instanceof Error ? error : undefined);
     };
     try {
@@ -273,68 +186,10 @@ function capture(
   return () => ended;
 }
 
-function replay(res: ServerResponse, value: unknown): void {
-  const stored = value as Partial<StoredResponse> | null;
-  const status = stored?.status;
-  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 999 || !Array.isArray(stored?.headers)) {
-    return problem(res, 500, 'The stored response cannot be replayed', 'The key holds a value that is not an HTTP response.');
-  }
-  res.statusCode = status;
-  for (const entry of stored.headers) {
-    if (Array.isArray(entry) && typeof entry[0] === 'string' && HEADER_NAME.test(entry[0])) res.setHeader(entry[0], entry[1] as string);
-  }
-  res.setHeader('Idempotent-Replayed', 'true');
-  res.end(typeof stored.body === 'string' ? Buffer.from(stored.body, 'base64') : undefined);
+/** Sends a reply of the engine (a replay, or a problem). */
+function send(res: ServerResponse, reply: HttpReply): void {
+  res.statusCode = reply.status;
+  for (const [name, value] of reply.headers) res.setHeader(name, value);
+  res.end(reply.body);
 }
 
-function problem(res: ServerResponse, status: number, title: string, detail: string): void {
-  res.statusCode = status;
-  res.setHeader('Content-Type', 'application/problem+json');
-  res.end(JSON.stringify({ type: 'about:blank', title, status, detail }));
-}
-
-function pickHeaders(headers: OutgoingHttpHeaders, allowed: Set<string>): Array<[string, string | string[]]> {
-  const out: Array<[string, string | string[]]> = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || !allowed.has(name.toLowerCase())) continue;
-    out.push([name.toLowerCase(), Array.isArray(value) ? value.map(String) : String(value)]);
-  }
-  return out;
-}
-
-/** The key from the header: a bare value or an sf-string ("..."), 1 to 255 printable ASCII. */
-function parseKey(raw: string | string[]): string | undefined {
-  if (Array.isArray(raw)) return raw.length === 1 ? parseKey(raw[0]!) : undefined;
-  let key = raw.trim();
-  if (key.length >= 2 && key.startsWith('"') && key.endsWith('"')) key = key.slice(1, -1).replace(/\\(["\\])/g, '$1');
-  if (key.length === 0 || key.length > 255 || !/^[\x20-\x7e]+$/.test(key)) return undefined;
-  return key;
-}
-
-function defaultFingerprint(req: IdempotentRequest): unknown {
-  return { method: req.method, url: req.originalUrl ?? req.url, body: req.body };
-}
-
-function defaultStoreStatus(status: number): boolean {
-  return status < 500 && status !== 408 && status !== 429;
-}
-
-function headerList(label: string, value: unknown): string[] {
-  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string' && HEADER_NAME.test(v))) {
-    throw new InvalidArgumentError(`${label} must be an array of header names or methods`);
-  }
-  return value.map((v: string) => v.toLowerCase());
-}
-
-function fn<F>(label: string, value: F | undefined): F | undefined {
-  if (value === undefined || typeof value === 'function') return value;
-  throw new InvalidArgumentError(`${label} must be a function`);
-}
-
-function safely(call: () => void): void {
-  try {
-    call();
-  } catch {
-    // A user callback's failure must not break the response.
-  }
-}

@@ -210,3 +210,26 @@ if rec[1] == 'completed' then return rec[2] end
 return false
 `,
 });
+
+/**
+ * Reports what a key holds, writing nothing.
+ * KEYS: record. Reply: {'absent'} | {'running', retryAfterMs} | {'completed' | 'failed', value, pttl}.
+ * A running claim whose lease ran out reads as absent (the next `begin` claims it).
+ */
+export const inspectScript = defineScript({
+  name: 'idempotency.inspect',
+  keys: ['record'],
+  errors,
+  source: LUA_HELPERS + `
+local rec = redis.call('HMGET', KEYS[1], 'state', 'value', 'until')
+local state = rec[1]
+if state == 'completed' or state == 'failed' then
+  return {state, rec[2] or '', redis.call('PTTL', KEYS[1])}
+end
+if state == 'in_progress' then
+  local left = (tonumber(rec[3]) or 0) - now_ms()
+  if left > 0 then return {'running', int(left)} end
+end
+return {'absent'}
+`,
+});

@@ -19,7 +19,8 @@ import { IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors'
 import { fingerprintOf } from './fingerprint';
 import { ReplayedError, fromStoredError, toStoredError } from './replayed-error';
 import { traced } from './tracing';
-import { beginScript, completeScript, failScript, getScript, renewScript, setScript } from './scripts';
+import { ABANDON } from './abandon';
+import { beginScript, completeScript, failScript, getScript, inspectScript, renewScript, setScript } from './scripts';
 
 // Claim tokens and waiter ids: a random per-process part and a counter, unique across processes
 // and cheaper than a UUID per call (a token proves a claim; it guards against mistakes, not attackers
@@ -234,8 +235,19 @@ export interface SetOptions {
   ttlMs?: number;
 }
 
-/** Package-internal: the middleware stops renewing a claim whose client went away. */
-export const ABANDON = Symbol('abandon');
+/**
+ * What {@link IdempotencyStore.inspect} found: a running claim (`retryAfterMs` left on its
+ * lease), a completed result or a cached error (`expiresInMs` left of its retention), or nothing.
+ *
+ * @example
+ * const state: Inspection<Order> = await store.inspect(key);
+ * if (state.status === 'running') console.log(`running, lease ends in ${state.retryAfterMs} ms`);
+ */
+export type Inspection<T = unknown> =
+  | { status: 'absent' }
+  | { status: 'running'; retryAfterMs: number }
+  | { status: 'completed'; result: T; expiresInMs: number }
+  | { status: 'failed'; error: ReplayedError; expiresInMs: number };
 
 /** What a wait ends with: anything but a running claim. */
 type Settled<T> = Exclude<Claim<T>, InProgress>;
@@ -399,6 +411,33 @@ export class IdempotencyStore {
     const ttlMs = this.#ttl(options.ttlMs);
     const encoded = this.#encode(value);
     await setScript.run(this.#client, [ks.key('record')], [encoded, fp, ttlMs, ks.channel, this.#maxValueBytes]);
+  }
+
+  /**
+   * What `key` holds, read in one round trip that writes nothing (no claim, no renewal, no
+   * retention change): `running`, `completed` (with the result), `failed` (a cached error) or
+   * `absent` (never run, expired, freed for a retry, or a claim whose lease ran out). For
+   * operators and tests; to act on a key, use `begin` or `run`, which decide atomically.
+   *
+   * @example
+   * const state = await store.inspect(`create-order:${key}`);
+   * if (state.status === 'completed') console.log(state.result, `kept ${state.expiresInMs} ms more`);
+   */
+  async inspect<T = unknown>(key: string): Promise<Inspection<T>> {
+    const ks = this.#keyspace(key);
+    const reply = (await inspectScript.run(this.#client, [ks.key('record')])) as [string, string?, number?];
+    const [status, payload = '', pttl = -1] = reply;
+    switch (status) {
+      case 'absent':
+        return { status };
+      case 'running':
+        return { status, retryAfterMs: Number(payload) };
+      case 'completed':
+        return { status, result: this.#codec.decode(payload) as T, expiresInMs: Number(pttl) };
+      case 'failed':
+        return { status, error: fromStoredError(this.#codec.decode(payload)), expiresInMs: Number(pttl) };
+    }
+    throw new TypeError(`idempotency: unexpected reply ${JSON.stringify(reply)}`);
   }
 
   /** Stops renewing the claim `token` without settling it: it lapses after `leaseMs`. */
