@@ -10,11 +10,12 @@ import {
 import { commitCompetingScript, commitStatefulScript } from './commit';
 import { failScript } from './dead-letter';
 import { StreamCodecError, StreamFencedError } from './errors';
-import { streamSpace, type StreamSpace } from './keys';
+import { assertOneSlot, groupKeys, streamSpace, targetKey, type GroupKeys, type StreamSpace, type StreamTarget } from './keys';
 import { acquireScript, leaveScript, releaseScript, renewScript } from './lease';
 import { parseRead, type RawMessage, type ReadResult, type StreamMessage } from './message';
 import { resolveOptions, type ResolvedOptions, type StreamConsumerOptions } from './options';
 import { readCompetingScript, readStatefulScript } from './read';
+import { isClusterClient, slotOf } from './slots';
 import { traced } from './tracing';
 import { Transaction, type CollectedPublish } from './transaction';
 
@@ -98,8 +99,9 @@ export class StreamConsumer<S = null> {
   readonly #client: RedisClientLike;
   readonly #o: ResolvedOptions<S>;
   readonly #space: StreamSpace;
-  readonly #keys: { group: string; stream: string; dead: string };
-  readonly #target: string;
+  readonly #keys: GroupKeys;
+  readonly #cluster: boolean;
+  readonly #sourceSlot: number;
   readonly #token = randomUUID();
   readonly #stop = new AbortController();
   #status: StreamConsumerStatus = 'idle';
@@ -124,13 +126,18 @@ export class StreamConsumer<S = null> {
     this.#client = client;
     this.#o = resolveOptions(options);
     this.#space = streamSpace(this.#o.prefix, this.#o.space);
-    this.#keys = {
-      group: this.#space.group(this.#o.stream, this.#o.group),
-      stream: this.#space.stream(this.#o.stream),
-      dead: this.#space.stream(this.#o.deadLetterStream),
-    };
-    this.#target = this.#space.target(this.#o.stream, this.#o.group);
+    this.#keys = groupKeys(this.#o.prefix, this.#o.space, this.#o.stream, this.#o.group, this.#o.deadLetterStream);
+    if (this.#keys.dead === this.#keys.stream) throw new InvalidArgumentError('deadLetterStream must differ from stream');
+    this.#cluster = isClusterClient(client);
+    this.#sourceSlot = slotOf(this.#keys.stream);
   }
+
+  /** Turns a publish target into its key; on a Cluster, refuses one outside the source's slot. */
+  readonly #resolveTarget = (target: StreamTarget): string => {
+    const key = targetKey(this.#space, target);
+    if (this.#cluster && slotOf(key) !== this.#sourceSlot) assertOneSlot('tx.publish', this.#keys.stream, [key]);
+    return key;
+  };
 
   /** `idle` before start, `standby` while another instance holds the group, `active`, `stopping`, `stopped`. */
   get status(): StreamConsumerStatus {
@@ -158,6 +165,15 @@ export class StreamConsumer<S = null> {
       return Promise.reject(new InvalidArgumentError('a stopped consumer cannot start again: create a new one'));
     }
     if (!this.#ready) {
+      if (this.#cluster) {
+        try {
+          assertOneSlot(`group ${JSON.stringify(this.#o.group)}`, this.#keys.stream, [this.#keys.group, this.#keys.dead]);
+        } catch (error) {
+          this.#status = 'stopped';
+          this.#ready = Promise.reject(error);
+          return this.#ready;
+        }
+      }
       let deferred!: Deferred;
       this.#ready = new Promise<void>((resolve, reject) => {
         deferred = {
@@ -234,7 +250,7 @@ export class StreamConsumer<S = null> {
         await this.#pause(backoffMs(++failures));
         continue;
       }
-      if (this.#status === 'standby') traced.standbyTookOver.publish(this.#o.stream, { group: this.#o.group, consumer: this.#o.consumerName });
+      if (this.#status === 'standby') traced.standbyTookOver.publish(this.#keys.name, { group: this.#o.group, consumer: this.#o.consumerName });
       const clean = await this.#holdLease(grant, ready);
       failures = clean ? 0 : failures + 1;
       if (!clean && !this.#stopping) await this.#pause(backoffMs(failures));
@@ -245,8 +261,8 @@ export class StreamConsumer<S = null> {
   #acquire(ready: Deferred): Promise<Grant> {
     return waitFor<Grant>({
       client: this.#client,
-      channel: this.#space.channel,
-      target: this.#target,
+      channel: this.#keys.channel,
+      target: this.#keys.target,
       timeoutMs: Infinity,
       signal: this.#stop.signal,
       timeoutError: () => new Error('unreachable: the wait has no timeout'),
@@ -300,7 +316,7 @@ export class StreamConsumer<S = null> {
           return expires < 0 ? null : expires;
         },
         onLost: (why) => {
-          traced.leaseLost.publish(o.stream, { group: o.group, detail: why });
+          traced.leaseLost.publish(this.#keys.name, { group: o.group, detail: why });
           session.lost = true;
           session.controller.abort(new StreamFencedError(`the lease of group ${o.group} was lost (${why})`));
           this.#interruptBlocking();
@@ -357,8 +373,8 @@ export class StreamConsumer<S = null> {
     await releaseScript.run(this.#client, [this.#keys.group, this.#keys.stream], [
       this.#token,
       session.epoch,
-      this.#space.channel,
-      this.#target,
+      this.#keys.channel,
+      this.#keys.target,
       this.#o.group,
       this.#o.consumerName,
       ...unhandled.map((m) => m.id),
@@ -462,8 +478,8 @@ export class StreamConsumer<S = null> {
         failure = { message: raw, error, force: true };
         break;
       }
-      const message: StreamMessage = { id: raw.id, stream: o.stream, fields: raw.fields, deliveries: raw.deliveries };
-      const tx = new Transaction<S>(session.state as S, o.space, session.controller.signal);
+      const message: StreamMessage = { id: raw.id, stream: this.#keys.name, fields: raw.fields, deliveries: raw.deliveries };
+      const tx = new Transaction<S>(session.state as S, this.#resolveTarget, session.controller.signal);
       try {
         const result = o.handler(message, tx);
         if (result && typeof (result as Promise<void>).then === 'function') await result;
@@ -518,7 +534,7 @@ export class StreamConsumer<S = null> {
   ): Promise<ReadResult | undefined> {
     const o = this.#o;
     const fields = { group: o.group, mode: o.mode, script: `streams.commit-${o.mode}`, messages: ids.length, published: publishes.length };
-    return traced.commit.trace(o.stream, () => this.#commitBatch(session, ids, publishes, encoded, readCount), fields);
+    return traced.commit.trace(this.#keys.name, () => this.#commitBatch(session, ids, publishes, encoded, readCount), fields);
   }
 
   async #commitBatch(
@@ -533,11 +549,11 @@ export class StreamConsumer<S = null> {
     const index = new Map<string, number>();
     const pubArgs: Array<string | number> = [publishes.length];
     for (const p of publishes) {
-      let k = index.get(p.stream);
+      let k = index.get(p.key);
       if (k === undefined) {
-        keys.push(this.#space.stream(p.stream));
+        keys.push(p.key);
         k = keys.length;
-        index.set(p.stream, k);
+        index.set(p.key, k);
       }
       if (o.mode === 'competing') pubArgs.push(p.owner);
       pubArgs.push(k, p.flat.length, ...p.flat);
@@ -576,7 +592,7 @@ export class StreamConsumer<S = null> {
   async #fail(session: Session, failure: Failure, inbox: RawMessage[]): Promise<RawMessage[]> {
     const o = this.#o;
     const { message, error, force } = failure;
-    if (!force) this.#report(error, { id: message.id, stream: o.stream, fields: message.fields ?? {}, deliveries: message.deliveries });
+    if (!force) this.#report(error, { id: message.id, stream: this.#keys.name, fields: message.fields ?? {}, deliveries: message.deliveries });
     let reply: unknown[];
     try {
       reply = (await this.#retrying(session, () =>
@@ -589,7 +605,7 @@ export class StreamConsumer<S = null> {
           message.id,
           describe(error),
           o.maxDeliveries,
-          o.stream,
+          this.#keys.name,
           force ? 1 : 0,
         ]),
       )) as unknown[];
@@ -602,7 +618,7 @@ export class StreamConsumer<S = null> {
       throw e;
     }
     if (reply[0] === 'dead') {
-      traced.deadLettered.publish(o.stream, { group: o.group, id: message.id, deliveries: message.deliveries, error: describe(error) });
+      traced.deadLettered.publish(this.#keys.name, { group: o.group, id: message.id, deliveries: message.deliveries, error: describe(error) });
       return inbox.slice(1);
     }
     message.deliveries = Number(reply[2]);

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { InvalidArgumentError, MAX_DURATION_MS, assertDurationMs, assertInteger, assertName } from '@x/redis-core';
 import { jsonCodec, type StateCodec } from './codec';
 import { StreamCodecError } from './errors';
-import { DEFAULT_PREFIX, DEFAULT_SPACE } from './keys';
+import { DEFAULT_PREFIX, DEFAULT_SPACE, assertKey, isStreamKey, type StreamKey } from './keys';
 import type { StreamMessage } from './message';
 import type { StreamTransaction } from './transaction';
 
@@ -36,8 +36,12 @@ export type StreamMode = 'stateful' | 'competing';
  * };
  */
 export interface StreamConsumerOptions<S> {
-  /** The stream to consume (a name inside the space, not a Redis key). */
-  stream: string;
+  /**
+   * The stream to consume: a name inside the space (`'sales'` is the key
+   * `x:streams:{default}:s:sales`), or `{ key }`, a Redis key used as is (a stream another
+   * service writes with `XADD`). The group's own keys then share the key's hash tag: see the README.
+   */
+  stream: string | StreamKey;
   /** The consumer group: the consumer's identity (its state, position and lease belong to it). */
   group: string;
   /** Called for each message, in stream order in stateful mode. */
@@ -104,10 +108,11 @@ export interface StreamConsumerOptions<S> {
    */
   maxRetryDelayMs?: number;
   /**
-   * The stream (in the same space) that receives messages that failed `maxDeliveries` times.
-   * @default `${stream}:dead`
+   * The stream that receives messages that failed `maxDeliveries` times: a name in the space,
+   * or `{ key }`. On Redis Cluster it must share the source's slot (checked by `start()`).
+   * @default `${stream}:dead` in the space; for a raw key, `<prefix>:streams:{<tag>}:dead:<key>`
    */
-  deadLetterStream?: string;
+  deadLetterStream?: string | StreamKey;
   /**
    * Encodes the state for Redis and decodes it back.
    * @default JSON
@@ -130,7 +135,7 @@ export interface StreamConsumerOptions<S> {
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions<S> {
-  stream: string;
+  stream: string | StreamKey;
   group: string;
   handler: StreamHandler<S>;
   mode: StreamMode;
@@ -143,12 +148,17 @@ export interface ResolvedOptions<S> {
   maxDeliveries: number;
   retryDelayMs: number;
   maxRetryDelayMs: number;
-  deadLetterStream: string;
+  deadLetterStream: string | StreamKey | undefined;
   codec: StateCodec<S>;
   consumerName: string;
   onError: ((error: unknown, message?: StreamMessage) => void) | undefined;
   /** The initial state, encoded. */
   initialEncoded: string;
+}
+
+function sameTarget(a: string | StreamKey | undefined, b: string | StreamKey): boolean {
+  if (a === undefined) return false;
+  return typeof a === 'string' ? a === b : typeof b === 'object' && a.key === b.key;
 }
 
 /** Redis consumer name of the single active processor of a stateful group. */
@@ -157,7 +167,7 @@ export const STATEFUL_CONSUMER = 'processor';
 /** Checks every option before anything is sent to Redis. */
 export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOptions<S> {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-  const stream = assertName('stream', options.stream);
+  const stream = isStreamKey(options.stream) ? { key: assertKey('stream', options.stream) } : assertName('stream', options.stream);
   const group = assertName('group', options.group);
   if (typeof options.handler !== 'function') throw new InvalidArgumentError('handler must be a function');
   const mode = options.mode ?? (options.initialState !== undefined ? 'stateful' : 'competing');
@@ -173,8 +183,9 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
   }
   const retryDelayMs = assertInteger('retryDelayMs', options.retryDelayMs ?? 100, 0, MAX_DURATION_MS);
   const maxRetryDelayMs = assertInteger('maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(5_000, retryDelayMs), retryDelayMs, MAX_DURATION_MS);
-  const deadLetterStream = assertName('deadLetterStream', options.deadLetterStream ?? `${stream}:dead`);
-  if (deadLetterStream === stream) throw new InvalidArgumentError('deadLetterStream must differ from stream');
+  const dl = options.deadLetterStream;
+  const deadLetterStream = dl === undefined ? undefined : isStreamKey(dl) ? { key: assertKey('deadLetterStream', dl) } : assertName('deadLetterStream', dl);
+  if (sameTarget(deadLetterStream, stream)) throw new InvalidArgumentError('deadLetterStream must differ from stream');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('onError must be a function');
   let initialEncoded = '';
   if (mode === 'stateful') {
