@@ -1,4 +1,5 @@
 export { StreamConsumer, type StreamConsumerStatus } from './consumer';
+export { StreamAdmin, type StreamAdminOptions, type StreamGroupInfo, type DeadLetter, type RedriveResult } from './admin';
 export { StreamProducer, type StreamProducerOptions } from './producer';
 export type { StreamConsumerOptions, StreamHandler, StreamMode } from './options';
 export type { StreamMessage, StreamFields } from './message';

@@ -32,7 +32,7 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
         Array.from({ length: Math.min(500, n - from) }, (_, j) => {
           const fields = { i: String(from + j), v: String(((from + j) * 7) % 13) };
           // Raw: plain XADD, as another service would write the stream.
-          return raw ? client.xAdd(`${prefix}:sales`, '*', fields) : producer.publish('sales', fields);
+          return raw ? client.xAdd(`${prefix}:streams:raw`, '*', fields) : producer.publish('sales', fields);
         }),
       );
     }
@@ -41,8 +41,9 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
   /** The keys of the fixture's group: named streams, or (RAW=1) raw keys. */
   function fixtureKeys(prefix: string, raw = false) {
     if (!raw) return keysOf(prefix, 'sales', 'tracker');
-    const g = groupKeys(prefix, 'default', { key: `${prefix}:sales` }, 'tracker', undefined);
-    return { stream: g.stream, group: g.group, dead: g.dead, out: (name: string) => `{${prefix}:sales}:${name}` };
+    const key = `${prefix}:streams:raw`;
+    const g = groupKeys(prefix, 'default', { key }, 'tracker', undefined);
+    return { stream: g.stream, group: g.group, dead: g.dead, out: (name: string) => `${prefix}:streams:{${key}}:${name}` };
   }
 
   async function outcome(prefix: string, raw = false): Promise<Outcome> {

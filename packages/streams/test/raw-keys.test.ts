@@ -36,12 +36,12 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
   }
 
   it.each([
-    ['a key without a hash tag', (p: string) => `${p}:orders`],
-    ['a key with a hash tag', (p: string) => `{${p}}:orders`],
+    ['a key without a hash tag', (p: string) => `${p}:streams:orders`],
+    ['a key with a hash tag', (p: string) => `${p}:streams:{${p}}:orders`],
   ])('stateful, %s: entries added with XADD before and during the run are processed once, in order, and the state is restored on restart', async (_label, keyOf) => {
     const prefix = uniquePrefix();
     const key = keyOf(prefix);
-    const out = `{${tagFor(key)}}:${prefix}:totals`;
+    const out = `${prefix}:streams:{${tagFor(key)}}:totals`;
     const before = await xadd(key, 0, 25);
     const seen: string[] = [];
     const options = {
@@ -84,7 +84,7 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
 
   it('competing: entries added with XADD are shared by two consumers, each handled once', async () => {
     const prefix = uniquePrefix();
-    const key = `${prefix}:jobs`;
+    const key = `${prefix}:streams:jobs`;
     await xadd(key, 0, 30);
     const handled: string[] = [];
     const make = (name: string) =>
@@ -99,7 +99,7 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
 
   it('dead-letters a poison message of a raw key into a stream of the same slot', async () => {
     const prefix = uniquePrefix();
-    const key = `${prefix}:orders`;
+    const key = `${prefix}:streams:orders`;
     const [id] = await xadd(key, 0, 1);
     const c = consumer<Tally>({ prefix, stream: { key }, maxDeliveries: 2, initialState: { count: 0, sum: 0 }, handler: () => {
       throw new Error('poison');
@@ -114,7 +114,7 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
 
   it('StreamProducer.publish({ key }) appends to the raw key', async () => {
     const prefix = uniquePrefix();
-    const key = `${prefix}:raw`;
+    const key = `${prefix}:streams:raw`;
     const producer = new StreamProducer(client, { prefix });
     const id = await producer.publish({ key }, { a: '1' });
     expect(await entries(client, key)).toEqual([{ id, fields: { a: '1' } }]);
@@ -155,8 +155,8 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
 
     it('refuses at start() a dead-letter key outside the source slot with StreamCrossSlotError, writing nothing', async () => {
       const prefix = uniquePrefix();
-      const key = `${prefix}:orders`;
-      const dead = `${prefix}:orders-dead`;
+      const key = `${prefix}:streams:orders`;
+      const dead = `${prefix}:streams:orders-dead`;
       expect(slotOf(dead)).not.toBe(slotOf(key));
       const c = consumer<Tally>({ prefix, stream: { key }, deadLetterStream: { key: dead }, initialState: { count: 0, sum: 0 }, handler: () => undefined });
       const error = (await c.start().catch((e: unknown) => e)) as StreamCrossSlotError;
@@ -172,8 +172,8 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
 
     it('refuses tx.publish to a key of another slot with StreamCrossSlotError naming both keys (never a server CROSSSLOT)', async () => {
       const prefix = uniquePrefix();
-      const key = `${prefix}:orders`;
-      const elsewhere = `${prefix}:alerts`;
+      const key = `${prefix}:streams:orders`;
+      const elsewhere = `${prefix}:streams:alerts`;
       expect(slotOf(elsewhere)).not.toBe(slotOf(key));
       await xadd(key, 0, 1);
       const errors: unknown[] = [];
@@ -197,22 +197,22 @@ describe.each(TARGETS)('consuming a stream by its Redis key on %s', (target) => 
   } else {
     it('on a single Redis, publishes to and dead-letters into any key', async () => {
       const prefix = uniquePrefix();
-      const key = `${prefix}:orders`;
+      const key = `${prefix}:streams:orders`;
       await xadd(key, 0, 2);
       const c = consumer<Tally>({
         prefix,
         stream: { key },
-        deadLetterStream: { key: `${prefix}:dead` },
+        deadLetterStream: { key: `${prefix}:streams:dead` },
         maxDeliveries: 1,
         initialState: { count: 0, sum: 0 },
         handler: (m, tx) => {
           if (m.fields.i === '1') throw new Error('no');
-          tx.publish({ key: `${prefix}:alerts` }, { i: m.fields.i! });
+          tx.publish({ key: `${prefix}:streams:alerts` }, { i: m.fields.i! });
         },
       });
       await c.start();
-      await until(async () => (await client.xLen(`${prefix}:dead`)) === 1, 'dead-lettered');
-      expect((await entries(client, `${prefix}:alerts`)).map((e) => e.fields.i)).toEqual(['0']);
+      await until(async () => (await client.xLen(`${prefix}:streams:dead`)) === 1, 'dead-lettered');
+      expect((await entries(client, `${prefix}:streams:alerts`)).map((e) => e.fields.i)).toEqual(['0']);
     });
   }
 });
