@@ -560,7 +560,7 @@ export class StreamConsumer<S = null> {
     }
     if (o.mode === 'stateful') {
       const script = commitStatefulScript(keys.length - 2);
-      const args = [this.#token, session.epoch, o.group, o.consumerName, o.leaseMs, readCount, 1, encoded, ids.length, ...ids, ...pubArgs];
+      const args = [this.#token, session.epoch, o.group, o.consumerName, o.leaseMs, readCount, 1, encoded, o.trimSource ? 1 : 0, ...o.outputTrim, ids.length, ...ids, ...pubArgs];
       let sentAt = 0;
       const reply = (await this.#retrying(session, () => {
         sentAt = performance.now();
@@ -574,7 +574,7 @@ export class StreamConsumer<S = null> {
     // other's commit for a resend.
     const seq = `${this.#token}.${++this.#seq}`;
     const script = commitCompetingScript(keys.length - 2);
-    const args = [o.group, o.consumerName, seq, readCount, claimIdle, this.#claimCursor, ids.length, ...ids, ...pubArgs];
+    const args = [o.group, o.consumerName, seq, readCount, claimIdle, this.#claimCursor, o.trimSource ? 1 : 0, ...o.outputTrim, ids.length, ...ids, ...pubArgs];
     const reply = (await this.#retrying(session, () => script.run(this.#client, keys, args))) as unknown[];
     const lost = String(reply[1] ?? '');
     if (lost !== '') {
@@ -607,6 +607,7 @@ export class StreamConsumer<S = null> {
           o.maxDeliveries,
           this.#keys.name,
           force ? 1 : 0,
+          ...o.deadLetterTrim,
         ]),
       )) as unknown[];
     } catch (e) {

@@ -26,6 +26,26 @@ export type StreamHandler<S> = (message: StreamMessage, tx: StreamTransaction<S>
 export type StreamMode = 'stateful' | 'competing';
 
 /**
+ * How far a stream this package writes to may grow: entries beyond `maxLen`, or whose ID is
+ * older than `maxAgeMs` (the ID's time part), are trimmed after each write. Approximate by
+ * default (`XTRIM ~`: whole internal nodes only, so a little more may stay; much cheaper).
+ *
+ * @example
+ * outputRetention: { maxLen: 100_000 }, deadLetterRetention: { maxAgeMs: 7 * 24 * 3_600_000 }
+ */
+export interface StreamRetention {
+  /** Keep at most this many entries. */
+  maxLen?: number;
+  /** Trim entries whose ID is older than this many milliseconds (server time). */
+  maxAgeMs?: number;
+  /**
+   * `XTRIM ~` (trim whole nodes only) rather than exactly.
+   * @default true
+   */
+  approximate?: boolean;
+}
+
+/**
  * Options of a {@link StreamConsumer}.
  *
  * @example
@@ -114,6 +134,25 @@ export interface StreamConsumerOptions<S> {
    */
   deadLetterStream?: string | StreamKey;
   /**
+   * Trimming of every stream the handler publishes to, done by the commit that wrote them.
+   * Output entries nobody has read yet are trimmed too: bound them only when that is fine.
+   * @default never trimmed
+   */
+  outputRetention?: StreamRetention;
+  /**
+   * Trimming of the dead-letter stream, done when a message is dead-lettered.
+   * @default never trimmed
+   */
+  deadLetterRetention?: StreamRetention;
+  /**
+   * Trimming of the source stream. `'acknowledged'`: each commit deletes the entries that every
+   * consumer group of the stream has acknowledged (below the oldest entry still pending in, or
+   * not yet delivered to, any group), never one still needed; a group created later starts
+   * after them. `'never'` leaves the stream to you.
+   * @default 'never'
+   */
+  trim?: 'never' | 'acknowledged';
+  /**
    * Encodes the state for Redis and decodes it back.
    * @default JSON
    */
@@ -149,11 +188,26 @@ export interface ResolvedOptions<S> {
   retryDelayMs: number;
   maxRetryDelayMs: number;
   deadLetterStream: string | StreamKey | undefined;
+  /** Script arguments: maxLen (0: none), maxAgeMs (0: none), approximate (1|0). */
+  outputTrim: [number, number, number];
+  deadLetterTrim: [number, number, number];
+  trimSource: boolean;
   codec: StateCodec<S>;
   consumerName: string;
   onError: ((error: unknown, message?: StreamMessage) => void) | undefined;
   /** The initial state, encoded. */
   initialEncoded: string;
+}
+
+/** Checks a retention option and turns it into script arguments (`[0, 0, 1]`: no trimming). */
+export function resolveRetention(label: string, value: StreamRetention | undefined): [number, number, number] {
+  if (value === undefined) return [0, 0, 1];
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${label} must be an object`);
+  if (value.maxLen === undefined && value.maxAgeMs === undefined) throw new InvalidArgumentError(`${label} needs maxLen or maxAgeMs`);
+  const maxLen = value.maxLen === undefined ? 0 : assertInteger(`${label}.maxLen`, value.maxLen, 1);
+  const maxAgeMs = value.maxAgeMs === undefined ? 0 : assertInteger(`${label}.maxAgeMs`, value.maxAgeMs, 1, 1e15);
+  if (value.approximate !== undefined && typeof value.approximate !== 'boolean') throw new InvalidArgumentError(`${label}.approximate must be a boolean`);
+  return [maxLen, maxAgeMs, value.approximate === false ? 0 : 1];
 }
 
 function sameTarget(a: string | StreamKey | undefined, b: string | StreamKey): boolean {
@@ -187,6 +241,11 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
   const deadLetterStream = dl === undefined ? undefined : isStreamKey(dl) ? { key: assertKey('deadLetterStream', dl) } : assertName('deadLetterStream', dl);
   if (sameTarget(deadLetterStream, stream)) throw new InvalidArgumentError('deadLetterStream must differ from stream');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('onError must be a function');
+  if (options.trim !== undefined && options.trim !== 'never' && options.trim !== 'acknowledged') {
+    throw new InvalidArgumentError(`trim must be 'never' or 'acknowledged', got ${JSON.stringify(options.trim)}`);
+  }
+  const outputTrim = resolveRetention('outputRetention', options.outputRetention);
+  const deadLetterTrim = resolveRetention('deadLetterRetention', options.deadLetterRetention);
   let initialEncoded = '';
   if (mode === 'stateful') {
     try {
@@ -212,6 +271,9 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
     retryDelayMs,
     maxRetryDelayMs,
     deadLetterStream,
+    outputTrim,
+    deadLetterTrim,
+    trimSource: options.trim === 'acknowledged',
     codec,
     consumerName:
       mode === 'stateful'

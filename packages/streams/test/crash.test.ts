@@ -27,6 +27,9 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
 
   async function fill(prefix: string, n = TOTAL, raw = false): Promise<void> {
     const producer = new StreamProducer(client, { prefix });
+    // The publish script is loaded first: concurrent EVALSHAs racing their own NOSCRIPT fallback
+    // (EVAL) could otherwise land out of order.
+    if (!raw) await producer.publish('warm-up', { i: '-1' });
     for (let from = 0; from < n; from += 500) {
       await Promise.all(
         Array.from({ length: Math.min(500, n - from) }, (_, j) => {
