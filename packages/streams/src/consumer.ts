@@ -15,6 +15,7 @@ import { acquireScript, leaveScript, releaseScript, renewScript } from './lease'
 import { parseRead, type RawMessage, type ReadResult, type StreamMessage } from './message';
 import { resolveOptions, type ResolvedOptions, type StreamConsumerOptions } from './options';
 import { readCompetingScript, readStatefulScript } from './read';
+import { outboxAckScript, outboxReadScript, relayScript } from './outbox';
 import { isClusterClient, slotOf } from './slots';
 import { traced } from './tracing';
 import { Transaction, type CollectedPublish } from './transaction';
@@ -46,6 +47,8 @@ interface Session {
   /** Stateful: the working state and its last encoding (the rollback point). */
   state: unknown;
   encoded: string;
+  /** The outbox may hold staged entries: relay before going on. */
+  outboxDirty: boolean;
 }
 
 interface Grant {
@@ -132,12 +135,45 @@ export class StreamConsumer<S = null> {
     this.#sourceSlot = slotOf(this.#keys.stream);
   }
 
-  /** Turns a publish target into its key; on a Cluster, refuses one outside the source's slot. */
+  /** Turns a publish target into its key; on a Cluster, refuses one outside the source's slot (unless staged). */
   readonly #resolveTarget = (target: StreamTarget): string => {
-    const key = targetKey(this.#space, target);
-    if (this.#cluster && slotOf(key) !== this.#sourceSlot) assertOneSlot('tx.publish', this.#keys.stream, [key]);
+    // With the outbox, a stream of another space is fine too (relayed when in another slot).
+    const other = this.#o.outbox && typeof target === 'object' && target !== null && 'space' in target && typeof target.space === 'string';
+    const key = targetKey(other ? streamSpace(this.#o.prefix, target.space) : this.#space, target);
+    if (this.#cluster && !this.#o.outbox && slotOf(key) !== this.#sourceSlot) assertOneSlot('tx.publish', this.#keys.stream, [key]);
     return key;
   };
+
+  /** Cross-slot publishes go through the outbox (a Cluster, and `outbox: true`). */
+  get #staging(): boolean {
+    return this.#cluster && this.#o.outbox;
+  }
+
+  /**
+   * Moves every staged entry of the outbox to its target, in order, then deletes it from the
+   * outbox; reads and deletes are fenced like commits, and each target's marker makes a write
+   * that already happened (a crash before the delete, a zombie relay) a no-op.
+   */
+  async #relay(session: Session): Promise<void> {
+    const mode = this.#o.mode === 'stateful' ? 's' : 'c';
+    const keys = [this.#keys.group, this.#keys.outbox];
+    for (;;) {
+      const r = (await this.#retrying(session, () => outboxReadScript.run(this.#client, keys, [mode, this.#token, session.epoch, 100]))) as unknown[];
+      if (r.length === 0) break;
+      const ids: string[] = [];
+      for (let i = 0; i + 2 < r.length; i += 3) {
+        const id = String(r[i]);
+        const target = String(r[i + 1]);
+        const fields = JSON.parse(String(r[i + 2])) as string[];
+        if (target !== '' && fields.length >= 2) {
+          await this.#retrying(session, () => relayScript.run(this.#client, [target, this.#keys.relayMarker(target)], [id, ...fields]));
+        }
+        ids.push(id);
+      }
+      await this.#retrying(session, () => outboxAckScript.run(this.#client, keys, [mode, this.#token, session.epoch, ...ids]));
+    }
+    session.outboxDirty = false;
+  }
 
   /** `idle` before start, `standby` while another instance holds the group, `active`, `stopping`, `stopped`. */
   get status(): StreamConsumerStatus {
@@ -295,7 +331,7 @@ export class StreamConsumer<S = null> {
   /** Processes while the lease holds. Returns false when it ended on an unexpected error. */
   async #holdLease(grant: Grant, ready: Deferred): Promise<boolean> {
     const o = this.#o;
-    const session: Session = { epoch: grant.epoch, lost: false, controller: new AbortController(), state: undefined, encoded: '' };
+    const session: Session = { epoch: grant.epoch, lost: false, controller: new AbortController(), state: undefined, encoded: '', outboxDirty: this.#staging };
     let inbox: RawMessage[] = [];
     let release = true;
     let clean = true;
@@ -323,6 +359,8 @@ export class StreamConsumer<S = null> {
         },
       });
       if (!this.#stopping) this.#status = 'active';
+      // Resume a relay that a crashed or stopped processor left unfinished.
+      if (session.outboxDirty) await this.#relay(session);
       let blockAfter: string | undefined;
       while (!this.#stopping && !session.lost) {
         if (blockAfter !== undefined) {
@@ -388,13 +426,14 @@ export class StreamConsumer<S = null> {
     await acquireScript.run(this.#client, [this.#keys.group, this.#keys.stream], [this.#token, o.leaseMs, o.group, 'competing']);
     this.#status = 'active';
     ready.resolve();
-    const session: Session = { epoch: '', lost: false, controller: new AbortController(), state: undefined, encoded: '' };
+    const session: Session = { epoch: '', lost: false, controller: new AbortController(), state: undefined, encoded: '', outboxDirty: this.#staging };
     let inbox: RawMessage[] = [];
     let blockAfter: string | undefined;
     let failures = 0;
     try {
       while (!this.#stopping) {
         try {
+          if (session.outboxDirty) await this.#relay(session);
           if (blockAfter !== undefined) {
             await this.#waitForEntries(blockAfter, Math.min(o.blockMs, Math.max(1, this.#nextClaimAt - performance.now())), session);
             blockAfter = undefined;
@@ -501,6 +540,7 @@ export class StreamConsumer<S = null> {
     if (done.length > 0) {
       const readCount = inbox.length === 0 && !failure && !this.#stopping && !session.lost ? o.batchSize : 0;
       const next = await this.#commit(session, done, publishes, encoded, readCount);
+      if (session.outboxDirty) await this.#relay(session);
       if (stateful) {
         session.encoded = encoded;
         this.#committed = encoded;
@@ -548,7 +588,17 @@ export class StreamConsumer<S = null> {
     const keys = [this.#keys.group, this.#keys.stream];
     const index = new Map<string, number>();
     const pubArgs: Array<string | number> = [publishes.length];
-    for (const p of publishes) {
+    const perMessage = new Map<number, number>();
+    for (const original of publishes) {
+      let p = original;
+      if (this.#staging && slotOf(p.key) !== this.#sourceSlot) {
+        // Another slot: staged in the outbox (this slot), relayed once this commit is in.
+        const n = (perMessage.get(p.owner) ?? 0) + 1;
+        perMessage.set(p.owner, n);
+        const flat = ['target', p.key, 'fields', JSON.stringify(p.flat), 'source-id', ids[p.owner - 1]!, 'index', String(n)];
+        p = { key: this.#keys.outbox, flat, owner: p.owner };
+        session.outboxDirty = true;
+      }
       let k = index.get(p.key);
       if (k === undefined) {
         keys.push(p.key);

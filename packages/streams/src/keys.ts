@@ -84,6 +84,10 @@ export interface GroupKeys {
   readonly deadName: string;
   readonly channel: string;
   readonly target: string;
+  /** The group's outbox stream (cross-slot publishes staged by commits). */
+  readonly outbox: string;
+  /** The relay marker of this group beside `target` (same slot as the target). */
+  relayMarker(target: string): string;
 }
 
 /** Whether `value` is `{ key }` (a raw key). */
@@ -113,28 +117,35 @@ export function groupKeys(
   deadLetter: string | StreamKey | undefined,
 ): GroupKeys {
   const s = streamSpace(prefix, space);
+  const marker = (groupKey: string) => (target: string) => `${prefix}:streams:{${tagFor(target)}}:relayed:${escape(groupKey)}:${escape(target)}`;
   if (typeof source === 'string') {
+    const groupKey = s.group(source, group);
     const deadName = typeof deadLetter === 'string' ? deadLetter : deadLetter ? deadLetter.key : `${source}:dead`;
     return {
       name: source,
       raw: false,
       stream: s.stream(source),
-      group: s.group(source, group),
+      group: groupKey,
       dead: typeof deadLetter === 'object' ? deadLetter.key : s.stream(deadName),
       deadName,
       channel: s.channel,
       target: s.target(source, group),
+      outbox: `${groupKey}:outbox`,
+      relayMarker: marker(groupKey),
     };
   }
   const key = source.key;
   // Built by hand, not with keyspace(): the tag must stay byte for byte the key's own tag.
   const base = `${prefix}:streams:{${tagFor(key)}}`;
   const deadKey = typeof deadLetter === 'string' ? s.stream(deadLetter) : deadLetter ? deadLetter.key : `${base}:dead:${key}`;
+  const groupKey = `${base}:k:${escape(key)}:${escape(group)}`;
   return {
     name: key,
     raw: true,
     stream: key,
-    group: `${base}:k:${escape(key)}:${escape(group)}`,
+    group: groupKey,
+    outbox: `${groupKey}:outbox`,
+    relayMarker: marker(groupKey),
     dead: deadKey,
     deadName: typeof deadLetter === 'string' ? deadLetter : deadKey,
     channel: `${base}:wake`,

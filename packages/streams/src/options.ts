@@ -153,6 +153,13 @@ export interface StreamConsumerOptions<S> {
    */
   trim?: 'never' | 'acknowledged';
   /**
+   * On Redis Cluster, stage `tx.publish` to a key outside the source's slot in the group's
+   * outbox (committed with everything else) and relay it to its target exactly once, from this
+   * process, instead of refusing it with `StreamCrossSlotError`. No effect on a single server.
+   * @default false
+   */
+  outbox?: boolean;
+  /**
    * Encodes the state for Redis and decodes it back.
    * @default JSON
    */
@@ -192,6 +199,7 @@ export interface ResolvedOptions<S> {
   outputTrim: [number, number, number];
   deadLetterTrim: [number, number, number];
   trimSource: boolean;
+  outbox: boolean;
   codec: StateCodec<S>;
   consumerName: string;
   onError: ((error: unknown, message?: StreamMessage) => void) | undefined;
@@ -244,6 +252,7 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
   if (options.trim !== undefined && options.trim !== 'never' && options.trim !== 'acknowledged') {
     throw new InvalidArgumentError(`trim must be 'never' or 'acknowledged', got ${JSON.stringify(options.trim)}`);
   }
+  if (options.outbox !== undefined && typeof options.outbox !== 'boolean') throw new InvalidArgumentError('outbox must be a boolean');
   const outputTrim = resolveRetention('outputRetention', options.outputRetention);
   const deadLetterTrim = resolveRetention('deadLetterRetention', options.deadLetterRetention);
   let initialEncoded = '';
@@ -274,6 +283,7 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
     outputTrim,
     deadLetterTrim,
     trimSource: options.trim === 'acknowledged',
+    outbox: options.outbox === true,
     codec,
     consumerName:
       mode === 'stateful'
