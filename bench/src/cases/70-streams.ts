@@ -50,10 +50,12 @@ async function raw(ctx: BenchContext, client: BenchClient, batch: number, n: num
   return finish(ctx, `raw node-redis XREADGROUP+XACK, batch ${batch}`, gaps, elapsedMs, commands, n, batch, baseline);
 }
 
-async function ours(ctx: BenchContext, client: BenchClient, mode: 'stateful' | 'competing', batch: number, n: number): Promise<Result> {
+async function ours(ctx: BenchContext, client: BenchClient, mode: 'stateful' | 'competing', batch: number, n: number, raw = false): Promise<Result> {
   const prefix = `${PREFIX}${Date.now()}`;
-  // The consumer's stream key: x:streams:{default}:s:sales under this prefix.
-  const key = `${prefix}:streams:{default}:s:sales`;
+  // The consumer's stream key: x:streams:{default}:s:sales under this prefix, or (raw) a plain
+  // key as another service would write it, whose group hash lives under {<key>}.
+  const key = raw ? `${prefix}-orders` : `${prefix}:streams:{default}:s:sales`;
+  const groupKey = raw ? `${prefix}:streams:{${key}}:k:${key}:bench` : `${prefix}:streams:{default}:g:sales:bench`;
   await fill(client, key, n);
   const gaps: number[] = [];
   let last = 0;
@@ -62,7 +64,7 @@ async function ours(ctx: BenchContext, client: BenchClient, mode: 'stateful' | '
   const all = new Promise<void>((resolve) => (resolveAll = resolve));
   const consumer = new StreamConsumer<{ n: number } | null>(client, {
     prefix,
-    stream: 'sales',
+    stream: raw ? { key } : 'sales',
     group: 'bench',
     mode,
     ...(mode === 'stateful' ? { initialState: { n: 0 } } : {}),
@@ -82,12 +84,12 @@ async function ours(ctx: BenchContext, client: BenchClient, mode: 'stateful' | '
   await consumer.stop();
   const elapsedMs = performance.now() - started;
   const commands = await ctx.commands();
-  await client.del([key, `${prefix}:streams:{default}:g:sales:bench`]);
-  return finish(ctx, `@x/streams ${mode}, no-op handler, batch ${batch}`, gaps, elapsedMs, commands, n, batch);
+  await client.del([key, groupKey]);
+  return finish(ctx, `@x/streams ${mode}${raw ? ' on a raw key' : ''}, no-op handler, batch ${batch}`, gaps, elapsedMs, commands, n, batch);
 }
 
 const benchCase: BenchCase = {
-  name: '@x/streams: messages per second, no-op handler, batch 1 and 100',
+  name: '@x/streams: messages per second, no-op handler, batch 1 and 100, named and raw keys',
   async run(ctx) {
     const client = await ctx.client();
     try {
@@ -100,6 +102,8 @@ const benchCase: BenchCase = {
       await line((n) => raw(ctx, client, 100, n, true), 100_000);
       await line((n) => ours(ctx, client, 'stateful', 100, n), 100_000);
       await line((n) => ours(ctx, client, 'competing', 100, n), 100_000);
+      await line((n) => ours(ctx, client, 'stateful', 100, n, true), 100_000);
+      await line((n) => ours(ctx, client, 'competing', 100, n, true), 100_000);
       await line((n) => raw(ctx, client, 1, n, false), 5_000);
       await line((n) => ours(ctx, client, 'stateful', 1, n), 5_000);
       await line((n) => ours(ctx, client, 'competing', 1, n), 5_000);

@@ -11,7 +11,10 @@ import { STREAM_LUA, variadicScript } from './lua';
  *
  * KEYS: group hash, source stream, output streams...
  * ARGV: token, epoch, group, consumer, leaseMs, readCount, hasState (1|0), state,
+ *       trimSource (1|0), output maxLen, output maxAgeMs, output approximate (1|0),
  *       n, id1..idn, publishes (count, then per publish: key index, 2m, f1, v1, ... fm, vm)
+ * After the writes, each output is trimmed as asked (maxLen / maxAgeMs '0': not), and with
+ * trimSource the source loses the entries every group has acknowledged.
  * Reply: 'committed', expiresAt, then a read (see read_batch) if asked.
  */
 export const commitStatefulScript = variadicScript({
@@ -22,12 +25,13 @@ local G, S = KEYS[1], KEYS[2]
 local token, epoch, group, consumer = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if not is_int(ARGV[5], 1, 2147483647) then return bad('leaseMs must be a positive integer') end
 if not is_int(ARGV[6], 0, 1000) then return bad('readCount must be an integer from 0 to 1000') end
-if not is_int(ARGV[9], 1, 1000) then return bad('a commit holds 1 to 1000 messages') end
-local n = tonumber(ARGV[9])
+if not trim_ok(ARGV[10], ARGV[11], ARGV[12]) then return bad('malformed retention') end
+if not is_int(ARGV[13], 1, 1000) then return bad('a commit holds 1 to 1000 messages') end
+local n = tonumber(ARGV[13])
 local ids = {}
-for i = 1, n do ids[i] = ARGV[9 + i] end
+for i = 1, n do ids[i] = ARGV[13 + i] end
 if not ascending(ids) then return bad('message ids must ascend') end
-local pubs, perr = parse_pubs(10 + n, false)
+local pubs, perr = parse_pubs(14 + n, false)
 if not pubs then return bad(perr) end
 local err = fence(G, token, epoch)
 if err then return err end
@@ -51,6 +55,8 @@ if not (pos and id_le(ids[n], pos)) then
   else redis.call('HSET', G, 'pos', ids[n]) end
   for _, p in ipairs(pubs) do redis.call('XADD', p.key, '*', unpack(ARGV, p.first, p.last)) end
   redis.call('XACK', S, group, unpack(ids))
+  trim_outputs(pubs, ARGV[10], ARGV[11], ARGV[12])
+  if ARGV[9] == '1' then trim_acknowledged(S) end
 end
 local expires = now_ms() + tonumber(ARGV[5])
 redis.call('HSET', G, 'expires', expires)
@@ -67,7 +73,8 @@ return out`,
  * answers the same.
  *
  * KEYS: group hash, source stream, output streams...
- * ARGV: group, consumer, seq, readCount, claimIdleMs, cursor, n, id1..idn,
+ * ARGV: group, consumer, seq, readCount, claimIdleMs, cursor,
+ *       trimSource (1|0), output maxLen, output maxAgeMs, output approximate (1|0), n, id1..idn,
  *       publishes (count, then per publish: message index, key index, 2m, f1, v1, ...)
  * Reply: 'committed', lost ids (comma-separated), then a read if asked.
  */
@@ -79,12 +86,13 @@ local G, S = KEYS[1], KEYS[2]
 local group, consumer, seq = ARGV[1], ARGV[2], ARGV[3]
 if not is_int(ARGV[4], 0, 1000) then return bad('readCount must be an integer from 0 to 1000') end
 if not is_int(ARGV[5], 0, 2147483647) then return bad('claimIdleMs must be an integer') end
-if not is_int(ARGV[7], 1, 1000) then return bad('a commit holds 1 to 1000 messages') end
-local n = tonumber(ARGV[7])
+if not trim_ok(ARGV[8], ARGV[9], ARGV[10]) then return bad('malformed retention') end
+if not is_int(ARGV[11], 1, 1000) then return bad('a commit holds 1 to 1000 messages') end
+local n = tonumber(ARGV[11])
 local ids = {}
-for i = 1, n do ids[i] = ARGV[7 + i] end
+for i = 1, n do ids[i] = ARGV[11 + i] end
 if not ascending(ids) then return bad('message ids must ascend') end
-local pubs, perr = parse_pubs(8 + n, true)
+local pubs, perr = parse_pubs(12 + n, true)
 if not pubs then return bad(perr) end
 local marker = redis.call('HGET', G, 'c:' .. consumer)
 local lost
@@ -108,6 +116,8 @@ else
     if owned[p.owner] then redis.call('XADD', p.key, '*', unpack(ARGV, p.first, p.last)) end
   end
   if #mine > 0 then redis.call('XACK', S, group, unpack(mine)) end
+  trim_outputs(pubs, ARGV[8], ARGV[9], ARGV[10])
+  if ARGV[7] == '1' then trim_acknowledged(S) end
   lost = table.concat(gone, ',')
   redis.call('HSET', G, 'c:' .. consumer, seq .. ' ' .. lost)
 end

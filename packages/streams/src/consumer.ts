@@ -10,11 +10,13 @@ import {
 import { commitCompetingScript, commitStatefulScript } from './commit';
 import { failScript } from './dead-letter';
 import { StreamCodecError, StreamFencedError } from './errors';
-import { streamSpace, type StreamSpace } from './keys';
+import { assertOneSlot, groupKeys, streamSpace, targetKey, type GroupKeys, type StreamSpace, type StreamTarget } from './keys';
 import { acquireScript, leaveScript, releaseScript, renewScript } from './lease';
 import { parseRead, type RawMessage, type ReadResult, type StreamMessage } from './message';
 import { resolveOptions, type ResolvedOptions, type StreamConsumerOptions } from './options';
 import { readCompetingScript, readStatefulScript } from './read';
+import { outboxAckScript, outboxReadScript, relayScript } from './outbox';
+import { isClusterClient, slotOf } from './slots';
 import { traced } from './tracing';
 import { Transaction, type CollectedPublish } from './transaction';
 
@@ -45,6 +47,8 @@ interface Session {
   /** Stateful: the working state and its last encoding (the rollback point). */
   state: unknown;
   encoded: string;
+  /** The outbox may hold staged entries: relay before going on. */
+  outboxDirty: boolean;
 }
 
 interface Grant {
@@ -98,8 +102,9 @@ export class StreamConsumer<S = null> {
   readonly #client: RedisClientLike;
   readonly #o: ResolvedOptions<S>;
   readonly #space: StreamSpace;
-  readonly #keys: { group: string; stream: string; dead: string };
-  readonly #target: string;
+  readonly #keys: GroupKeys;
+  readonly #cluster: boolean;
+  readonly #sourceSlot: number;
   readonly #token = randomUUID();
   readonly #stop = new AbortController();
   #status: StreamConsumerStatus = 'idle';
@@ -124,12 +129,50 @@ export class StreamConsumer<S = null> {
     this.#client = client;
     this.#o = resolveOptions(options);
     this.#space = streamSpace(this.#o.prefix, this.#o.space);
-    this.#keys = {
-      group: this.#space.group(this.#o.stream, this.#o.group),
-      stream: this.#space.stream(this.#o.stream),
-      dead: this.#space.stream(this.#o.deadLetterStream),
-    };
-    this.#target = this.#space.target(this.#o.stream, this.#o.group);
+    this.#keys = groupKeys(this.#o.prefix, this.#o.space, this.#o.stream, this.#o.group, this.#o.deadLetterStream);
+    if (this.#keys.dead === this.#keys.stream) throw new InvalidArgumentError('deadLetterStream must differ from stream');
+    this.#cluster = isClusterClient(client);
+    this.#sourceSlot = slotOf(this.#keys.stream);
+  }
+
+  /** Turns a publish target into its key; on a Cluster, refuses one outside the source's slot (unless staged). */
+  readonly #resolveTarget = (target: StreamTarget): string => {
+    // With the outbox, a stream of another space is fine too (relayed when in another slot).
+    const other = this.#o.outbox && typeof target === 'object' && target !== null && 'space' in target && typeof target.space === 'string';
+    const key = targetKey(other ? streamSpace(this.#o.prefix, target.space) : this.#space, target);
+    if (this.#cluster && !this.#o.outbox && slotOf(key) !== this.#sourceSlot) assertOneSlot('tx.publish', this.#keys.stream, [key]);
+    return key;
+  };
+
+  /** Cross-slot publishes go through the outbox (a Cluster, and `outbox: true`). */
+  get #staging(): boolean {
+    return this.#cluster && this.#o.outbox;
+  }
+
+  /**
+   * Moves every staged entry of the outbox to its target, in order, then deletes it from the
+   * outbox; reads and deletes are fenced like commits, and each target's marker makes a write
+   * that already happened (a crash before the delete, a zombie relay) a no-op.
+   */
+  async #relay(session: Session): Promise<void> {
+    const mode = this.#o.mode === 'stateful' ? 's' : 'c';
+    const keys = [this.#keys.group, this.#keys.outbox];
+    for (;;) {
+      const r = (await this.#retrying(session, () => outboxReadScript.run(this.#client, keys, [mode, this.#token, session.epoch, 100]))) as unknown[];
+      if (r.length === 0) break;
+      const ids: string[] = [];
+      for (let i = 0; i + 2 < r.length; i += 3) {
+        const id = String(r[i]);
+        const target = String(r[i + 1]);
+        const fields = JSON.parse(String(r[i + 2])) as string[];
+        if (target !== '' && fields.length >= 2) {
+          await this.#retrying(session, () => relayScript.run(this.#client, [target, this.#keys.relayMarker(target)], [id, ...fields]));
+        }
+        ids.push(id);
+      }
+      await this.#retrying(session, () => outboxAckScript.run(this.#client, keys, [mode, this.#token, session.epoch, ...ids]));
+    }
+    session.outboxDirty = false;
   }
 
   /** `idle` before start, `standby` while another instance holds the group, `active`, `stopping`, `stopped`. */
@@ -158,6 +201,15 @@ export class StreamConsumer<S = null> {
       return Promise.reject(new InvalidArgumentError('a stopped consumer cannot start again: create a new one'));
     }
     if (!this.#ready) {
+      if (this.#cluster) {
+        try {
+          assertOneSlot(`group ${JSON.stringify(this.#o.group)}`, this.#keys.stream, [this.#keys.group, this.#keys.dead]);
+        } catch (error) {
+          this.#status = 'stopped';
+          this.#ready = Promise.reject(error);
+          return this.#ready;
+        }
+      }
       let deferred!: Deferred;
       this.#ready = new Promise<void>((resolve, reject) => {
         deferred = {
@@ -234,7 +286,7 @@ export class StreamConsumer<S = null> {
         await this.#pause(backoffMs(++failures));
         continue;
       }
-      if (this.#status === 'standby') traced.standbyTookOver.publish(this.#o.stream, { group: this.#o.group, consumer: this.#o.consumerName });
+      if (this.#status === 'standby') traced.standbyTookOver.publish(this.#keys.name, { group: this.#o.group, consumer: this.#o.consumerName });
       const clean = await this.#holdLease(grant, ready);
       failures = clean ? 0 : failures + 1;
       if (!clean && !this.#stopping) await this.#pause(backoffMs(failures));
@@ -245,8 +297,8 @@ export class StreamConsumer<S = null> {
   #acquire(ready: Deferred): Promise<Grant> {
     return waitFor<Grant>({
       client: this.#client,
-      channel: this.#space.channel,
-      target: this.#target,
+      channel: this.#keys.channel,
+      target: this.#keys.target,
       timeoutMs: Infinity,
       signal: this.#stop.signal,
       timeoutError: () => new Error('unreachable: the wait has no timeout'),
@@ -279,7 +331,7 @@ export class StreamConsumer<S = null> {
   /** Processes while the lease holds. Returns false when it ended on an unexpected error. */
   async #holdLease(grant: Grant, ready: Deferred): Promise<boolean> {
     const o = this.#o;
-    const session: Session = { epoch: grant.epoch, lost: false, controller: new AbortController(), state: undefined, encoded: '' };
+    const session: Session = { epoch: grant.epoch, lost: false, controller: new AbortController(), state: undefined, encoded: '', outboxDirty: this.#staging };
     let inbox: RawMessage[] = [];
     let release = true;
     let clean = true;
@@ -300,13 +352,15 @@ export class StreamConsumer<S = null> {
           return expires < 0 ? null : expires;
         },
         onLost: (why) => {
-          traced.leaseLost.publish(o.stream, { group: o.group, detail: why });
+          traced.leaseLost.publish(this.#keys.name, { group: o.group, detail: why });
           session.lost = true;
           session.controller.abort(new StreamFencedError(`the lease of group ${o.group} was lost (${why})`));
           this.#interruptBlocking();
         },
       });
       if (!this.#stopping) this.#status = 'active';
+      // Resume a relay that a crashed or stopped processor left unfinished.
+      if (session.outboxDirty) await this.#relay(session);
       let blockAfter: string | undefined;
       while (!this.#stopping && !session.lost) {
         if (blockAfter !== undefined) {
@@ -357,8 +411,8 @@ export class StreamConsumer<S = null> {
     await releaseScript.run(this.#client, [this.#keys.group, this.#keys.stream], [
       this.#token,
       session.epoch,
-      this.#space.channel,
-      this.#target,
+      this.#keys.channel,
+      this.#keys.target,
       this.#o.group,
       this.#o.consumerName,
       ...unhandled.map((m) => m.id),
@@ -372,13 +426,14 @@ export class StreamConsumer<S = null> {
     await acquireScript.run(this.#client, [this.#keys.group, this.#keys.stream], [this.#token, o.leaseMs, o.group, 'competing']);
     this.#status = 'active';
     ready.resolve();
-    const session: Session = { epoch: '', lost: false, controller: new AbortController(), state: undefined, encoded: '' };
+    const session: Session = { epoch: '', lost: false, controller: new AbortController(), state: undefined, encoded: '', outboxDirty: this.#staging };
     let inbox: RawMessage[] = [];
     let blockAfter: string | undefined;
     let failures = 0;
     try {
       while (!this.#stopping) {
         try {
+          if (session.outboxDirty) await this.#relay(session);
           if (blockAfter !== undefined) {
             await this.#waitForEntries(blockAfter, Math.min(o.blockMs, Math.max(1, this.#nextClaimAt - performance.now())), session);
             blockAfter = undefined;
@@ -462,8 +517,8 @@ export class StreamConsumer<S = null> {
         failure = { message: raw, error, force: true };
         break;
       }
-      const message: StreamMessage = { id: raw.id, stream: o.stream, fields: raw.fields, deliveries: raw.deliveries };
-      const tx = new Transaction<S>(session.state as S, o.space, session.controller.signal);
+      const message: StreamMessage = { id: raw.id, stream: this.#keys.name, fields: raw.fields, deliveries: raw.deliveries };
+      const tx = new Transaction<S>(session.state as S, this.#resolveTarget, session.controller.signal);
       try {
         const result = o.handler(message, tx);
         if (result && typeof (result as Promise<void>).then === 'function') await result;
@@ -485,6 +540,7 @@ export class StreamConsumer<S = null> {
     if (done.length > 0) {
       const readCount = inbox.length === 0 && !failure && !this.#stopping && !session.lost ? o.batchSize : 0;
       const next = await this.#commit(session, done, publishes, encoded, readCount);
+      if (session.outboxDirty) await this.#relay(session);
       if (stateful) {
         session.encoded = encoded;
         this.#committed = encoded;
@@ -518,7 +574,7 @@ export class StreamConsumer<S = null> {
   ): Promise<ReadResult | undefined> {
     const o = this.#o;
     const fields = { group: o.group, mode: o.mode, script: `streams.commit-${o.mode}`, messages: ids.length, published: publishes.length };
-    return traced.commit.trace(o.stream, () => this.#commitBatch(session, ids, publishes, encoded, readCount), fields);
+    return traced.commit.trace(this.#keys.name, () => this.#commitBatch(session, ids, publishes, encoded, readCount), fields);
   }
 
   async #commitBatch(
@@ -532,19 +588,29 @@ export class StreamConsumer<S = null> {
     const keys = [this.#keys.group, this.#keys.stream];
     const index = new Map<string, number>();
     const pubArgs: Array<string | number> = [publishes.length];
-    for (const p of publishes) {
-      let k = index.get(p.stream);
+    const perMessage = new Map<number, number>();
+    for (const original of publishes) {
+      let p = original;
+      if (this.#staging && slotOf(p.key) !== this.#sourceSlot) {
+        // Another slot: staged in the outbox (this slot), relayed once this commit is in.
+        const n = (perMessage.get(p.owner) ?? 0) + 1;
+        perMessage.set(p.owner, n);
+        const flat = ['target', p.key, 'fields', JSON.stringify(p.flat), 'source-id', ids[p.owner - 1]!, 'index', String(n)];
+        p = { key: this.#keys.outbox, flat, owner: p.owner };
+        session.outboxDirty = true;
+      }
+      let k = index.get(p.key);
       if (k === undefined) {
-        keys.push(this.#space.stream(p.stream));
+        keys.push(p.key);
         k = keys.length;
-        index.set(p.stream, k);
+        index.set(p.key, k);
       }
       if (o.mode === 'competing') pubArgs.push(p.owner);
       pubArgs.push(k, p.flat.length, ...p.flat);
     }
     if (o.mode === 'stateful') {
       const script = commitStatefulScript(keys.length - 2);
-      const args = [this.#token, session.epoch, o.group, o.consumerName, o.leaseMs, readCount, 1, encoded, ids.length, ...ids, ...pubArgs];
+      const args = [this.#token, session.epoch, o.group, o.consumerName, o.leaseMs, readCount, 1, encoded, o.trimSource ? 1 : 0, ...o.outputTrim, ids.length, ...ids, ...pubArgs];
       let sentAt = 0;
       const reply = (await this.#retrying(session, () => {
         sentAt = performance.now();
@@ -558,7 +624,7 @@ export class StreamConsumer<S = null> {
     // other's commit for a resend.
     const seq = `${this.#token}.${++this.#seq}`;
     const script = commitCompetingScript(keys.length - 2);
-    const args = [o.group, o.consumerName, seq, readCount, claimIdle, this.#claimCursor, ids.length, ...ids, ...pubArgs];
+    const args = [o.group, o.consumerName, seq, readCount, claimIdle, this.#claimCursor, o.trimSource ? 1 : 0, ...o.outputTrim, ids.length, ...ids, ...pubArgs];
     const reply = (await this.#retrying(session, () => script.run(this.#client, keys, args))) as unknown[];
     const lost = String(reply[1] ?? '');
     if (lost !== '') {
@@ -576,7 +642,7 @@ export class StreamConsumer<S = null> {
   async #fail(session: Session, failure: Failure, inbox: RawMessage[]): Promise<RawMessage[]> {
     const o = this.#o;
     const { message, error, force } = failure;
-    if (!force) this.#report(error, { id: message.id, stream: o.stream, fields: message.fields ?? {}, deliveries: message.deliveries });
+    if (!force) this.#report(error, { id: message.id, stream: this.#keys.name, fields: message.fields ?? {}, deliveries: message.deliveries });
     let reply: unknown[];
     try {
       reply = (await this.#retrying(session, () =>
@@ -589,8 +655,9 @@ export class StreamConsumer<S = null> {
           message.id,
           describe(error),
           o.maxDeliveries,
-          o.stream,
+          this.#keys.name,
           force ? 1 : 0,
+          ...o.deadLetterTrim,
         ]),
       )) as unknown[];
     } catch (e) {
@@ -602,7 +669,7 @@ export class StreamConsumer<S = null> {
       throw e;
     }
     if (reply[0] === 'dead') {
-      traced.deadLettered.publish(o.stream, { group: o.group, id: message.id, deliveries: message.deliveries, error: describe(error) });
+      traced.deadLettered.publish(this.#keys.name, { group: o.group, id: message.id, deliveries: message.deliveries, error: describe(error) });
       return inbox.slice(1);
     }
     message.deliveries = Number(reply[2]);

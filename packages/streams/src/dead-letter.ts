@@ -12,7 +12,7 @@ import { ERRORS, STREAM_LUA } from './lua';
  *
  * KEYS: group hash, source stream, dead-letter stream
  * ARGV: mode ('s' | 'c'), token, epoch, group, consumer, id, error, maxDeliveries,
- *       source stream name, force (1|0)
+ *       source stream name, force (1|0), dead-letter maxLen, maxAgeMs, approximate (1|0)
  * Reply: {'dead', dead-letter entry id, deliveries} or {'retry', '', next delivery number}
  */
 export const failScript = defineScript({
@@ -24,6 +24,7 @@ local G, S, D = KEYS[1], KEYS[2], KEYS[3]
 local mode, group, consumer, id = ARGV[1], ARGV[4], ARGV[5], ARGV[6]
 if not is_int(ARGV[8], 1, 1000000) then return bad('maxDeliveries must be a positive integer') end
 if not string.match(id, '^%d+-%d+$') then return bad('malformed message id') end
+if not trim_ok(ARGV[11], ARGV[12], ARGV[13]) then return bad('malformed retention') end
 if mode == 's' then
   local err = fence(G, ARGV[2], ARGV[3])
   if err then return err end
@@ -46,6 +47,7 @@ if ARGV[10] == '1' or count >= tonumber(ARGV[8]) then
   local dead = redis.call('XADD', D, '*', 'id', id, 'stream', ARGV[9], 'group', group,
     'error', ARGV[7], 'deliveries', count, 'fields', fields)
   redis.call('XACK', S, group, id)
+  trim(D, ARGV[11], ARGV[12], ARGV[13])
   if mode == 's' then redis.call('HSET', G, 'pos', id) end
   return {'dead', dead, count}
 end

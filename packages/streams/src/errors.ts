@@ -20,16 +20,23 @@ export class StreamFencedError extends XRedisError {
 }
 
 /**
- * `tx.publish` named a stream in another space (another hash tag, so another Cluster slot):
- * a commit can only write to streams of its own space. Thrown inside the handler, so the
- * message is retried and finally dead-lettered with this error.
+ * A commit would write keys in more than one Redis Cluster slot, which the server refuses
+ * (CROSSSLOT): `tx.publish` named a stream of another space, or (on a Cluster) a key outside the
+ * source's slot; or `start()` found the dead-letter stream outside it. `keys` names them. Fix:
+ * put the keys in one hash tag (`{orders}` and `{orders}:alerts` share a slot). Thrown inside the
+ * handler, so the message is retried and finally dead-lettered with this error; thrown by
+ * `start()` before anything is written.
  *
  * @example
- * tx.publish({ space: 'billing', stream: 'invoices' }, fields); // throws unless the consumer's space is 'billing'
+ * tx.publish({ key: 'alerts' }, fields); // on a Cluster, from a consumer of { key: 'orders' }: StreamCrossSlotError
+ * tx.publish({ key: '{orders}:alerts' }, fields); // same slot as 'orders': fine
  */
 export class StreamCrossSlotError extends XRedisError {
-  constructor(message: string) {
+  /** The keys that would have shared a commit. */
+  readonly keys: readonly string[];
+  constructor(message: string, keys: readonly string[] = []) {
     super('STREAM_CROSS_SLOT', message);
+    this.keys = keys;
   }
 }
 

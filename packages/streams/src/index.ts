@@ -1,7 +1,10 @@
 export { StreamConsumer, type StreamConsumerStatus } from './consumer';
+export { StreamAdmin, type StreamAdminOptions, type StreamGroupInfo, type DeadLetter, type RedriveResult } from './admin';
 export { StreamProducer, type StreamProducerOptions } from './producer';
-export type { StreamConsumerOptions, StreamHandler, StreamMode } from './options';
+export type { StreamConsumerOptions, StreamHandler, StreamMode, StreamRetention } from './options';
 export type { StreamMessage, StreamFields } from './message';
-export type { StreamTransaction, StreamAddress } from './transaction';
+export type { StreamTransaction } from './transaction';
+export type { StreamAddress, StreamKey, StreamTarget } from './keys';
 export { jsonCodec, type StateCodec } from './codec';
 export { StreamFencedError, StreamCrossSlotError, StreamModeConflictError, StreamCodecError } from './errors';
+export { InvalidArgumentError, XRedisError } from '@x/redis-core';

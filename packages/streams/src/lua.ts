@@ -24,6 +24,8 @@ export const ERRORS: ScriptErrorMap = {
  *   then new ones; when there is nothing, the stream's last ID (to block after).
  * - `giveback(...)`: hands unprocessed messages back (delivery counter minus the delivery that
  *   never reached a handler; optionally idle enough to be claimed at once).
+ * - `trim(key, maxlen, maxage, approx)`: retention of an output or dead-letter stream ('0': none).
+ * - `trim_acknowledged(S)`: deletes the source entries every group of S has acknowledged.
  */
 export const STREAM_LUA = `${LUA_HELPERS}
 local function num_lt(a, b)
@@ -127,6 +129,42 @@ local function parse_pubs(a, with_owner)
   end
   if i - 1 ~= #ARGV then return nil, 'trailing arguments' end
   return pubs
+end
+local function trim(key, maxlen, maxage, approx)
+  if maxlen ~= '0' then
+    if approx == '1' then redis.call('XTRIM', key, 'MAXLEN', '~', maxlen) else redis.call('XTRIM', key, 'MAXLEN', maxlen) end
+  end
+  if maxage ~= '0' then
+    local min = int(now_ms() - tonumber(maxage)) .. '-0'
+    if approx == '1' then redis.call('XTRIM', key, 'MINID', '~', min) else redis.call('XTRIM', key, 'MINID', min) end
+  end
+end
+local function trim_ok(maxlen, maxage, approx)
+  return is_int(maxlen, 0, 9007199254740991) and is_int(maxage, 0, 1e15) and (approx == '0' or approx == '1')
+end
+local function trim_outputs(pubs, maxlen, maxage, approx)
+  if maxlen == '0' and maxage == '0' then return end
+  local done = {}
+  for _, p in ipairs(pubs) do
+    if not done[p.key] then
+      done[p.key] = true
+      trim(p.key, maxlen, maxage, approx)
+    end
+  end
+end
+local function trim_acknowledged(S)
+  local bound = nil
+  for _, g in ipairs(redis.call('XINFO', 'GROUPS', S)) do
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    -- Everything below the oldest entry still pending in this group, or (nothing pending) at or
+    -- below its last delivered entry, has been acknowledged by it.
+    local b = info['last-delivered-id']
+    if info.pending > 0 then b = redis.call('XPENDING', S, info.name)[2] end
+    if not bound or not id_le(bound, b) then bound = b end
+  end
+  -- MINID removes entries strictly below the bound; '~' only whole nodes below it.
+  if bound and bound ~= '0-0' then redis.call('XTRIM', S, 'MINID', '~', bound) end
 end
 local function ascending(ids)
   for i = 2, #ids do

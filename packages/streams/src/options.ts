@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { InvalidArgumentError, MAX_DURATION_MS, assertDurationMs, assertInteger, assertName } from '@x/redis-core';
 import { jsonCodec, type StateCodec } from './codec';
 import { StreamCodecError } from './errors';
-import { DEFAULT_PREFIX, DEFAULT_SPACE } from './keys';
+import { DEFAULT_PREFIX, DEFAULT_SPACE, assertKey, isStreamKey, type StreamKey } from './keys';
 import type { StreamMessage } from './message';
 import type { StreamTransaction } from './transaction';
 
@@ -26,6 +26,26 @@ export type StreamHandler<S> = (message: StreamMessage, tx: StreamTransaction<S>
 export type StreamMode = 'stateful' | 'competing';
 
 /**
+ * How far a stream this package writes to may grow: entries beyond `maxLen`, or whose ID is
+ * older than `maxAgeMs` (the ID's time part), are trimmed after each write. Approximate by
+ * default (`XTRIM ~`: whole internal nodes only, so a little more may stay; much cheaper).
+ *
+ * @example
+ * outputRetention: { maxLen: 100_000 }, deadLetterRetention: { maxAgeMs: 7 * 24 * 3_600_000 }
+ */
+export interface StreamRetention {
+  /** Keep at most this many entries. */
+  maxLen?: number;
+  /** Trim entries whose ID is older than this many milliseconds (server time). */
+  maxAgeMs?: number;
+  /**
+   * `XTRIM ~` (trim whole nodes only) rather than exactly.
+   * @default true
+   */
+  approximate?: boolean;
+}
+
+/**
  * Options of a {@link StreamConsumer}.
  *
  * @example
@@ -36,8 +56,12 @@ export type StreamMode = 'stateful' | 'competing';
  * };
  */
 export interface StreamConsumerOptions<S> {
-  /** The stream to consume (a name inside the space, not a Redis key). */
-  stream: string;
+  /**
+   * The stream to consume: a name inside the space (`'sales'` is the key
+   * `x:streams:{default}:s:sales`), or `{ key }`, a Redis key used as is (a stream another
+   * service writes with `XADD`). The group's own keys then share the key's hash tag: see the README.
+   */
+  stream: string | StreamKey;
   /** The consumer group: the consumer's identity (its state, position and lease belong to it). */
   group: string;
   /** Called for each message, in stream order in stateful mode. */
@@ -104,10 +128,37 @@ export interface StreamConsumerOptions<S> {
    */
   maxRetryDelayMs?: number;
   /**
-   * The stream (in the same space) that receives messages that failed `maxDeliveries` times.
-   * @default `${stream}:dead`
+   * The stream that receives messages that failed `maxDeliveries` times: a name in the space,
+   * or `{ key }`. On Redis Cluster it must share the source's slot (checked by `start()`).
+   * @default `${stream}:dead` in the space; for a raw key, `<prefix>:streams:{<tag>}:dead:<key>`
    */
-  deadLetterStream?: string;
+  deadLetterStream?: string | StreamKey;
+  /**
+   * Trimming of every stream the handler publishes to, done by the commit that wrote them.
+   * Output entries nobody has read yet are trimmed too: bound them only when that is fine.
+   * @default never trimmed
+   */
+  outputRetention?: StreamRetention;
+  /**
+   * Trimming of the dead-letter stream, done when a message is dead-lettered.
+   * @default never trimmed
+   */
+  deadLetterRetention?: StreamRetention;
+  /**
+   * Trimming of the source stream. `'acknowledged'`: each commit deletes the entries that every
+   * consumer group of the stream has acknowledged (below the oldest entry still pending in, or
+   * not yet delivered to, any group), never one still needed; a group created later starts
+   * after them. `'never'` leaves the stream to you.
+   * @default 'never'
+   */
+  trim?: 'never' | 'acknowledged';
+  /**
+   * On Redis Cluster, stage `tx.publish` to a key outside the source's slot in the group's
+   * outbox (committed with everything else) and relay it to its target exactly once, from this
+   * process, instead of refusing it with `StreamCrossSlotError`. No effect on a single server.
+   * @default false
+   */
+  outbox?: boolean;
   /**
    * Encodes the state for Redis and decodes it back.
    * @default JSON
@@ -130,7 +181,7 @@ export interface StreamConsumerOptions<S> {
 
 /** Options after defaults and validation. */
 export interface ResolvedOptions<S> {
-  stream: string;
+  stream: string | StreamKey;
   group: string;
   handler: StreamHandler<S>;
   mode: StreamMode;
@@ -143,12 +194,33 @@ export interface ResolvedOptions<S> {
   maxDeliveries: number;
   retryDelayMs: number;
   maxRetryDelayMs: number;
-  deadLetterStream: string;
+  deadLetterStream: string | StreamKey | undefined;
+  /** Script arguments: maxLen (0: none), maxAgeMs (0: none), approximate (1|0). */
+  outputTrim: [number, number, number];
+  deadLetterTrim: [number, number, number];
+  trimSource: boolean;
+  outbox: boolean;
   codec: StateCodec<S>;
   consumerName: string;
   onError: ((error: unknown, message?: StreamMessage) => void) | undefined;
   /** The initial state, encoded. */
   initialEncoded: string;
+}
+
+/** Checks a retention option and turns it into script arguments (`[0, 0, 1]`: no trimming). */
+export function resolveRetention(label: string, value: StreamRetention | undefined): [number, number, number] {
+  if (value === undefined) return [0, 0, 1];
+  if (typeof value !== 'object' || value === null) throw new InvalidArgumentError(`${label} must be an object`);
+  if (value.maxLen === undefined && value.maxAgeMs === undefined) throw new InvalidArgumentError(`${label} needs maxLen or maxAgeMs`);
+  const maxLen = value.maxLen === undefined ? 0 : assertInteger(`${label}.maxLen`, value.maxLen, 1);
+  const maxAgeMs = value.maxAgeMs === undefined ? 0 : assertInteger(`${label}.maxAgeMs`, value.maxAgeMs, 1, 1e15);
+  if (value.approximate !== undefined && typeof value.approximate !== 'boolean') throw new InvalidArgumentError(`${label}.approximate must be a boolean`);
+  return [maxLen, maxAgeMs, value.approximate === false ? 0 : 1];
+}
+
+function sameTarget(a: string | StreamKey | undefined, b: string | StreamKey): boolean {
+  if (a === undefined) return false;
+  return typeof a === 'string' ? a === b : typeof b === 'object' && a.key === b.key;
 }
 
 /** Redis consumer name of the single active processor of a stateful group. */
@@ -157,7 +229,7 @@ export const STATEFUL_CONSUMER = 'processor';
 /** Checks every option before anything is sent to Redis. */
 export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOptions<S> {
   if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
-  const stream = assertName('stream', options.stream);
+  const stream = isStreamKey(options.stream) ? { key: assertKey('stream', options.stream) } : assertName('stream', options.stream);
   const group = assertName('group', options.group);
   if (typeof options.handler !== 'function') throw new InvalidArgumentError('handler must be a function');
   const mode = options.mode ?? (options.initialState !== undefined ? 'stateful' : 'competing');
@@ -173,9 +245,16 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
   }
   const retryDelayMs = assertInteger('retryDelayMs', options.retryDelayMs ?? 100, 0, MAX_DURATION_MS);
   const maxRetryDelayMs = assertInteger('maxRetryDelayMs', options.maxRetryDelayMs ?? Math.max(5_000, retryDelayMs), retryDelayMs, MAX_DURATION_MS);
-  const deadLetterStream = assertName('deadLetterStream', options.deadLetterStream ?? `${stream}:dead`);
-  if (deadLetterStream === stream) throw new InvalidArgumentError('deadLetterStream must differ from stream');
+  const dl = options.deadLetterStream;
+  const deadLetterStream = dl === undefined ? undefined : isStreamKey(dl) ? { key: assertKey('deadLetterStream', dl) } : assertName('deadLetterStream', dl);
+  if (sameTarget(deadLetterStream, stream)) throw new InvalidArgumentError('deadLetterStream must differ from stream');
   if (options.onError !== undefined && typeof options.onError !== 'function') throw new InvalidArgumentError('onError must be a function');
+  if (options.trim !== undefined && options.trim !== 'never' && options.trim !== 'acknowledged') {
+    throw new InvalidArgumentError(`trim must be 'never' or 'acknowledged', got ${JSON.stringify(options.trim)}`);
+  }
+  if (options.outbox !== undefined && typeof options.outbox !== 'boolean') throw new InvalidArgumentError('outbox must be a boolean');
+  const outputTrim = resolveRetention('outputRetention', options.outputRetention);
+  const deadLetterTrim = resolveRetention('deadLetterRetention', options.deadLetterRetention);
   let initialEncoded = '';
   if (mode === 'stateful') {
     try {
@@ -201,6 +280,10 @@ export function resolveOptions<S>(options: StreamConsumerOptions<S>): ResolvedOp
     retryDelayMs,
     maxRetryDelayMs,
     deadLetterStream,
+    outputTrim,
+    deadLetterTrim,
+    trimSource: options.trim === 'acknowledged',
+    outbox: options.outbox === true,
     codec,
     consumerName:
       mode === 'stateful'

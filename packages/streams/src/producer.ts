@@ -1,5 +1,5 @@
-import { assertName, defineScript, type RedisClientLike } from '@x/redis-core';
-import { DEFAULT_PREFIX, DEFAULT_SPACE, streamSpace, type StreamSpace } from './keys';
+import { defineScript, type RedisClientLike } from '@x/redis-core';
+import { DEFAULT_PREFIX, DEFAULT_SPACE, isStreamKey, streamSpace, targetKey, type StreamSpace, type StreamTarget } from './keys';
 import { ERRORS } from './lua';
 import { flattenFields, type StreamFields } from './message';
 import { traced } from './tracing';
@@ -48,23 +48,30 @@ export interface StreamProducerOptions {
 export class StreamProducer {
   readonly #client: RedisClientLike;
   readonly #space: StreamSpace;
+  readonly #prefix: string;
 
   constructor(client: RedisClientLike, options: StreamProducerOptions = {}) {
     this.#client = client;
-    this.#space = streamSpace(options.prefix ?? DEFAULT_PREFIX, options.space ?? DEFAULT_SPACE);
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#space = streamSpace(this.#prefix, options.space ?? DEFAULT_SPACE);
   }
 
   /**
-   * Appends `fields` to `stream` in one round trip and returns the entry's ID. Nothing is
-   * trimmed. Rejects with `InvalidArgumentError` (before sending anything) for an empty stream
-   * name, no fields, or a value that is not a string.
+   * Appends `fields` to `stream` in one round trip and returns the entry's ID: a stream of the
+   * producer's space, or a raw key (`{ key: 'orders' }`, the consumer's `stream: { key }`).
+   * Nothing is trimmed. Rejects with `InvalidArgumentError` (before sending anything) for an
+   * empty stream name or key, no fields, or a value that is not a string.
    *
    * @example
    * await producer.publish('sales', { sku: 'A1', quantity: '3' });
+   * await producer.publish({ key: 'orders' }, { sku: 'A1' });
    */
-  async publish(stream: string, fields: StreamFields): Promise<string> {
-    assertName('stream', stream);
+  async publish(stream: StreamTarget, fields: StreamFields): Promise<string> {
+    // One XADD touches one key: a stream of any space is fine here.
+    const space = typeof stream === 'object' && stream !== null && 'space' in stream ? streamSpace(this.#prefix, stream.space) : this.#space;
+    const key = targetKey(space, stream);
     const flat = flattenFields(fields);
-    return traced.publish.trace(stream, async () => String(await publishScript.run(this.#client, [this.#space.stream(stream)], flat)));
+    const name = typeof stream === 'string' ? stream : isStreamKey(stream) ? key : stream.stream;
+    return traced.publish.trace(name, async () => String(await publishScript.run(this.#client, [key], flat)));
   }
 }

@@ -1,17 +1,6 @@
-import { InvalidArgumentError, assertName } from '@x/redis-core';
-import { StreamCrossSlotError } from './errors';
+import { InvalidArgumentError } from '@x/redis-core';
+import type { StreamTarget } from './keys';
 import { flattenFields, type StreamFields } from './message';
-
-/**
- * A stream named with its space; only the consumer's own space can be published to.
- *
- * @example
- * tx.publish({ space: 'shop', stream: 'invoices' }, { order: '42' }); // fine when the consumer's space is 'shop'
- */
-export interface StreamAddress {
-  space: string;
-  stream: string;
-}
 
 /**
  * What a handler works with: the group's state (stateful mode) and the publishes that commit
@@ -29,18 +18,20 @@ export interface StreamTransaction<S> {
   /** The state to read and change (or replace). Rolled back when the handler throws. */
   state: S;
   /**
-   * Adds a message to publish to `stream` (a stream of the consumer's space) when this
-   * message commits. Throws `InvalidArgumentError` for bad fields and `StreamCrossSlotError`
-   * for a stream of another space.
+   * Adds a message to publish when this message commits: to a stream of the consumer's space
+   * (`'alerts'`), or to a raw key (`{ key: '{orders}:alerts' }`). Throws `InvalidArgumentError`
+   * for a bad target or bad fields, and `StreamCrossSlotError` for a stream of another space, or
+   * (on Redis Cluster) a key in another slot than the source.
    */
-  publish(stream: string | StreamAddress, fields: StreamFields): void;
+  publish(stream: StreamTarget, fields: StreamFields): void;
   /** Aborted when the consumer lost its hold on the message (stateful: the lease). */
   readonly signal: AbortSignal;
 }
 
 /** A publish collected by a transaction. */
 export interface CollectedPublish {
-  stream: string;
+  /** The Redis key of the target stream. */
+  key: string;
   flat: string[];
 }
 
@@ -50,28 +41,19 @@ export class Transaction<S> implements StreamTransaction<S> {
   readonly signal: AbortSignal;
   readonly publishes: CollectedPublish[] = [];
   #open = true;
-  readonly #space: string;
+  readonly #resolve: (target: StreamTarget) => string;
 
-  constructor(state: S, space: string, signal: AbortSignal) {
+  /** `resolve` turns a target into its key, or throws (bad target, another slot). */
+  constructor(state: S, resolve: (target: StreamTarget) => string, signal: AbortSignal) {
     this.state = state;
-    this.#space = space;
+    this.#resolve = resolve;
     this.signal = signal;
   }
 
-  publish(stream: string | StreamAddress, fields: StreamFields): void {
+  publish(stream: StreamTarget, fields: StreamFields): void {
     if (!this.#open) throw new InvalidArgumentError('publish was called after the handler returned; its transaction is over');
-    let name: unknown = stream;
-    if (typeof stream === 'object' && stream !== null) {
-      assertName('space', stream.space);
-      if (stream.space !== this.#space) {
-        throw new StreamCrossSlotError(
-          `cannot publish to ${JSON.stringify(stream.stream)} in space ${JSON.stringify(stream.space)}: a commit writes only to streams of its own space (${JSON.stringify(this.#space)})`,
-        );
-      }
-      name = stream.stream;
-    }
-    assertName('stream', name);
-    this.publishes.push({ stream: name as string, flat: flattenFields(fields) });
+    const key = this.#resolve(stream);
+    this.publishes.push({ key, flat: flattenFields(fields) });
   }
 
   /** Ends the transaction: later publishes throw. */

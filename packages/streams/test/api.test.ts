@@ -80,3 +80,13 @@ describe.each(TARGETS)('StreamProducer and option checks on %s', (target) => {
     await expect(c.start()).rejects.toBeInstanceOf(InvalidArgumentError);
   });
 });
+
+describe('@x/streams exports', () => {
+  it('re-exports XRedisError and InvalidArgumentError from @x/redis-core', async () => {
+    const streams = await import('../src');
+    const core = await import('@x/redis-core');
+    expect(streams.XRedisError).toBe(core.XRedisError);
+    expect(streams.InvalidArgumentError).toBe(core.InvalidArgumentError);
+    expect(new streams.StreamFencedError('x')).toBeInstanceOf(streams.XRedisError);
+  });
+});

@@ -33,7 +33,7 @@ describe.each(TARGETS)('the commit script on %s', (target) => {
   function commitArgs(token: string, epoch: string, ids: string[], state: string, readCount = 0) {
     // One publish per message to 'alerts' (KEYS[3]).
     const pubs = ids.flatMap((id) => [3, 2, 'from', id]);
-    return [token, epoch, 'g', STATEFUL_CONSUMER, 60_000, readCount, 1, state, ids.length, ...ids, ids.length, ...pubs];
+    return [token, epoch, 'g', STATEFUL_CONSUMER, 60_000, readCount, 1, state, 0, 0, 0, 1, ids.length, ...ids, ids.length, ...pubs];
   }
 
   it('a resent commit whose reply was lost writes nothing again and answers the same', async () => {
@@ -123,7 +123,7 @@ describe.each(TARGETS)('the commit script on %s', (target) => {
     // c2 claims the second message (c1 looked dead to it).
     await client.xClaim(k.stream, 'g', 'c2', 0, ids[1]!);
     const keys = [k.group, k.stream, k.out('done')];
-    const args = ['g', 'c1', '7', 0, 0, '', 2, ...ids, 2, 1, 3, 2, 'i', '0', 2, 3, 2, 'i', '1'];
+    const args = ['g', 'c1', '7', 0, 0, '', 0, 0, 0, 1, 2, ...ids, 2, 1, 3, 2, 'i', '0', 2, 3, 2, 'i', '1'];
     const first = (await commitCompetingScript(1).run(client, keys, args)) as unknown[];
     const resent = (await commitCompetingScript(1).run(client, keys, args)) as unknown[];
     expect(first).toEqual(['committed', ids[1]]);

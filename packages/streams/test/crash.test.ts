@@ -1,6 +1,7 @@
 import { WakeBus } from '@x/redis-core';
 import { TARGETS, connect, spawnWorker, uniquePrefix, type TestClient, type Target } from '@x/testing';
 import { StreamProducer } from '../src';
+import { groupKeys } from '../src/keys';
 import { entries, groupHash, keysOf, until } from './helpers';
 
 // The issue asks for 10,000 messages per run; that fits the time budget here (about a second of
@@ -24,17 +25,32 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
     return { TARGET: target satisfies Target, PREFIX: prefix, TOTAL: String(TOTAL), BATCH: '50', LEASE_MS: '1000', ...extra };
   }
 
-  async function fill(prefix: string, n = TOTAL): Promise<void> {
+  async function fill(prefix: string, n = TOTAL, raw = false): Promise<void> {
     const producer = new StreamProducer(client, { prefix });
+    // The publish script is loaded first: concurrent EVALSHAs racing their own NOSCRIPT fallback
+    // (EVAL) could otherwise land out of order.
+    if (!raw) await producer.publish('warm-up', { i: '-1' });
     for (let from = 0; from < n; from += 500) {
       await Promise.all(
-        Array.from({ length: Math.min(500, n - from) }, (_, j) => producer.publish('sales', { i: String(from + j), v: String(((from + j) * 7) % 13) })),
+        Array.from({ length: Math.min(500, n - from) }, (_, j) => {
+          const fields = { i: String(from + j), v: String(((from + j) * 7) % 13) };
+          // Raw: plain XADD, as another service would write the stream.
+          return raw ? client.xAdd(`${prefix}:streams:raw`, '*', fields) : producer.publish('sales', fields);
+        }),
       );
     }
   }
 
-  async function outcome(prefix: string): Promise<Outcome> {
-    const k = keysOf(prefix, 'sales', 'tracker');
+  /** The keys of the fixture's group: named streams, or (RAW=1) raw keys. */
+  function fixtureKeys(prefix: string, raw = false) {
+    if (!raw) return keysOf(prefix, 'sales', 'tracker');
+    const key = `${prefix}:streams:raw`;
+    const g = groupKeys(prefix, 'default', { key }, 'tracker', undefined);
+    return { stream: g.stream, group: g.group, dead: g.dead, out: (name: string) => `${prefix}:streams:{${key}}:${name}` };
+  }
+
+  async function outcome(prefix: string, raw = false): Promise<Outcome> {
+    const k = fixtureKeys(prefix, raw);
     const stored = await groupHash(client, k.group);
     return {
       state: JSON.parse(stored.state ?? 'null'),
@@ -45,8 +61,8 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
     };
   }
 
-  async function runToEnd(prefix: string): Promise<void> {
-    const worker = spawnWorker(FIXTURE, { env: env(prefix) });
+  async function runToEnd(prefix: string, extra: Record<string, string> = {}): Promise<void> {
+    const worker = spawnWorker(FIXTURE, { env: env(prefix, extra) });
     const code = await worker.exited();
     expect({ code, fatal: worker.reports.filter((r) => (r as { fatal?: string }).fatal) }).toEqual({ code: 0, fatal: [] });
   }
@@ -91,6 +107,18 @@ describe.each(TARGETS)('crash recovery on %s', (target) => {
     else expect(committed).toBeLessThanOrEqual(at);
     await runToEnd(prefix);
     expect(await outcome(prefix)).toEqual(reference);
+  });
+
+  it('a raw key filled with XADD, SIGKILLed inside the handler and restarted: state and outputs equal the crash-free run', async () => {
+    const prefix = uniquePrefix();
+    await fill(prefix, TOTAL, true);
+    const doomed = spawnWorker(FIXTURE, { env: env(prefix, { RAW: '1', CRASH_I: '5432' }), crashAt: 'inside-handler' });
+    await doomed.reached('inside-handler');
+    await doomed.kill();
+    const committed = JSON.parse((await groupHash(client, fixtureKeys(prefix, true).group)).state ?? '{"count":0}').count as number;
+    expect(committed).toBeLessThanOrEqual(5432);
+    await runToEnd(prefix, { RAW: '1' });
+    expect(await outcome(prefix, true)).toEqual(reference);
   });
 
   it('a paused processor whose lease was taken over cannot commit (a zombie)', async () => {
