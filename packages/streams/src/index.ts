@@ -5,3 +5,4 @@ export type { StreamMessage, StreamFields } from './message';
 export type { StreamTransaction, StreamAddress } from './transaction';
 export { jsonCodec, type StateCodec } from './codec';
 export { StreamFencedError, StreamCrossSlotError, StreamModeConflictError, StreamCodecError } from './errors';
+export { describe, redrive, type StreamDescription, type StreamDescribeOptions, type DescribedGroup, type DeadLetter } from './describe';
