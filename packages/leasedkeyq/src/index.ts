@@ -18,3 +18,4 @@ export {
   QueueTimeoutError,
 } from './errors';
 export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { describe, type QueueDescription } from './describe';
