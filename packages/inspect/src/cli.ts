@@ -47,11 +47,27 @@ export async function main(argv: string[]): Promise<number> {
   }
   // redis is the peer dependency: loaded only here, so the library never imports it.
   const redis = require('redis') as typeof import('redis');
+  // Give up on a Redis that never answered (a typo in --url); once connected, reconnect for ever.
+  let connected = false;
+  const socket = {
+    connectTimeout: 5_000,
+    reconnectStrategy: (retries: number) => (!connected && retries >= 3 ? new Error(`cannot reach ${values.url}`) : Math.min(100 * 2 ** retries, 2_000)),
+  };
   const client = values.cluster
-    ? redis.createCluster({ rootNodes: values.url.split(',').map((url) => ({ url })) })
-    : redis.createClient({ url: values.url });
-  client.on('error', (error: Error) => console.error(`redis: ${error.message}`));
-  await client.connect();
+    ? redis.createCluster({ rootNodes: values.url.split(',').map((url) => ({ url, socket })) })
+    : redis.createClient({ url: values.url, socket });
+  let lastError = '';
+  client.on('error', (error: Error) => {
+    if (error.message !== lastError) console.error(`redis: ${error.message}`);
+    lastError = error.message;
+  });
+  try {
+    await client.connect();
+  } catch (error) {
+    console.error(`x-inspect: ${(error as Error).message}`);
+    return 1;
+  }
+  connected = true;
   if (values.json) {
     try {
       const [pkg, name] = positionals as [string, string];
