@@ -70,6 +70,11 @@ export const ACL_SUITE_EXCEPTIONS: Record<string, { testOnlyCommands?: string; n
     // "Nothing was written" checks list the keys under the test's prefix and read a key's TTL and a log's size.
     testOnlyCommands: '+keys +pttl +zcard',
   },
+  '@x/inspect': {
+    // The fixtures create a resource of every package (a held lock, a full semaphore, a queue item
+    // in flight, a stream entry, a quota) with that package's own commands.
+    testOnlyCommands: '+del +get +hexists +hgetall +hvals +llen +rpush +set +ssubscribe +subscribe +sunsubscribe +unsubscribe +xack +xautoclaim +xclaim +xgroup +xpending +xread +xreadgroup +zpopmin +zremrangebyrank',
+  },
   '@x/streams': {
     // The tests read and seed raw state on their own client to check what a commit wrote.
     testOnlyCommands: '+xlen +exists +set +hgetall',

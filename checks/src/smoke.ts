@@ -224,6 +224,32 @@ const config: XInstrumentationConfig = { enabled: true };
 void config;
 `,
   },
+  '@x/inspect': {
+    imports: ['Inspector', 'serveInspector'],
+    types: ['Snapshot', 'ServeOptions'],
+    code: `
+const snapshot = await new Inspector(client, { prefix }).snapshot();
+assert(snapshot.prefix === prefix && Array.isArray(snapshot.packages.lock) && typeof snapshot.now === 'number', 'a snapshot of every package');
+const server = await serveInspector(client, { prefix, port: 0 });
+try {
+  const page = await (await fetch(server.url)).text();
+  assert(page.includes('app.js'), 'the page is packed and served');
+  const script = await fetch(new URL('/app.js', server.url));
+  assert(script.ok, 'the page script is packed and served');
+  const api = await (await fetch(new URL('/api/resources', server.url))).json();
+  assert(api.prefix === prefix && api.actions === false, 'the JSON API answers, read-only');
+  assert((await fetch(new URL('/api/lock/none', server.url))).status === 404, 'an unknown lock is a 404');
+} finally {
+  await server.close();
+}
+`,
+    typed: `
+const options: ServeOptions = { prefix, port: 0, allowActions: false };
+const typedSnapshot: Snapshot = snapshot;
+void options;
+void typedSnapshot;
+`,
+  },
   '@x/event': {
     imports: ['AutoResetEvent', 'ManualResetEvent', 'CountDownLatch'],
     types: ['EventOptions', 'EventWaitOptions', 'CountDownLatchOptions'],

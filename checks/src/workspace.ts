@@ -95,8 +95,13 @@ export function talksToRedis(pkg: WorkspacePackage): boolean {
 
 /** What a published package may declare of ours: nothing for the core and integrations, else the core. */
 export function expectedOurs(pkg: WorkspacePackage): string[] {
+  // @x/inspect composes the `describe` each primitive exports, so it depends on all of them.
+  if (pkg.name === '@x/inspect') return [CORE, ...INSPECTED].sort();
   return pkg.name === CORE || !talksToRedis(pkg) ? [] : [CORE];
 }
+
+/** The primitives whose `describe` @x/inspect composes. */
+const INSPECTED = ['@x/event', '@x/idempotency', '@x/leasedkeyq', '@x/lock', '@x/quota', '@x/semaphore', '@x/streams'];
 
 /** `name@range` of every third-party peer the published packages declare besides `redis`. */
 export function otherPeers(packages: readonly WorkspacePackage[]): string[] {

@@ -4,3 +4,4 @@ export { CountDownLatch, type CountDownLatchOptions } from './count-down-latch';
 export type { EventOptions, EventWaitOptions } from './options';
 export { EventTimeoutError } from './errors';
 export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
+export { describe, type EventDescription } from './describe';

@@ -26,3 +26,4 @@ export { ReplayedError } from './replayed-error';
 export { jsonCodec, type Codec } from './codec';
 export { fingerprintOf, canonicalJson } from './fingerprint';
 export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { describe, type IdempotencyDescription } from './describe';

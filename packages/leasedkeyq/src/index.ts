@@ -23,3 +23,4 @@ export {
   QueueTimeoutError,
 } from './errors';
 export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
+export { describe, type QueueDescription } from './describe';

@@ -34,3 +34,4 @@ export {
   ConsumerClosedError,
 } from './errors';
 export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { describe, type QuotaDescription } from './describe';

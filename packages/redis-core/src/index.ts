@@ -30,3 +30,18 @@ export {
   type Outcome,
   type PointEvent,
 } from './tracing';
+export {
+  scanKeys,
+  scanNames,
+  nameOfKey,
+  globEscape,
+  describeGrantQueue,
+  releaseGrantByToken,
+  dropDeadWaiter,
+  type Describe,
+  type DescribeOptions,
+  type ListOptions,
+  type GrantQueueState,
+  type DescribedHolder,
+  type DescribedWaiter,
+} from './describe';

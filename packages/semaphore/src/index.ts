@@ -15,3 +15,4 @@ export {
   SemaphoreClosedError,
 } from './errors';
 export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
+export { describe, releaseByToken, dropWaiter, type SemaphoreDescription } from './describe';
