@@ -2,6 +2,10 @@ export { startRedis, type RedisServer } from './server';
 export { startCluster, type RedisCluster } from './cluster';
 export {
   connect,
+  connectIoredis,
+  connectPool,
+  CLIENT,
+  type ClientLibrary,
   connectionCount,
   onEveryNode,
   uniquePrefix,
