@@ -3,4 +3,4 @@ export { ManualResetEvent } from './manual-reset-event';
 export { CountDownLatch, type CountDownLatchOptions } from './count-down-latch';
 export type { EventOptions, EventWaitOptions } from './options';
 export { EventTimeoutError } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, XRedisError, closeRedisResources, configureRedisClient } from '@x/redis-core';

@@ -23,4 +23,4 @@ export { IdempotencyFingerprintMismatchError, IdempotencyInProgressError, Idempo
 export { ReplayedError } from './replayed-error';
 export { jsonCodec, type Codec } from './codec';
 export { fingerprintOf, canonicalJson } from './fingerprint';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, XRedisError, closeRedisResources, configureRedisClient } from '@x/redis-core';

@@ -22,4 +22,4 @@ export {
   QueueClosedError,
   QueueTimeoutError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, XRedisError, closeRedisResources, configureRedisClient } from '@x/redis-core';

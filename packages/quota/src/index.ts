@@ -33,4 +33,4 @@ export {
   CorruptStateError,
   ConsumerClosedError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, XRedisError, closeRedisResources, configureRedisClient } from '@x/redis-core';

@@ -14,4 +14,4 @@ export {
   PermitNotHeldError,
   SemaphoreClosedError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { InvalidArgumentError, XRedisError, closeRedisResources, configureRedisClient } from '@x/redis-core';

@@ -17,6 +17,7 @@ import {
   type Keyspace,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import {
   PermitNotHeldError,
   SemaphoreClosedError,
@@ -127,6 +128,7 @@ function setup(
   options: { leaseTtlMs?: number | undefined; prefix?: string | undefined },
   requestedLimit = NaN,
 ): Setup {
+  assertClient(client);
   assertName('name', name);
   const prefix = assertPrefix(options.prefix ?? 'x');
   const leaseTtlMs = assertDurationMs('leaseTtlMs', options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, MIN_LEASE_TTL_MS);

@@ -5,3 +5,4 @@ export type { StreamMessage, StreamFields } from './message';
 export type { StreamTransaction, StreamAddress } from './transaction';
 export { jsonCodec, type StateCodec } from './codec';
 export { StreamFencedError, StreamCrossSlotError, StreamModeConflictError, StreamCodecError } from './errors';
+export { closeRedisResources, configureRedisClient } from '@x/redis-core';

@@ -1,4 +1,5 @@
 import { assertName, defineScript, type RedisClientLike } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { DEFAULT_PREFIX, DEFAULT_SPACE, streamSpace, type StreamSpace } from './keys';
 import { ERRORS } from './lua';
 import { flattenFields, type StreamFields } from './message';
@@ -50,6 +51,7 @@ export class StreamProducer {
   readonly #space: StreamSpace;
 
   constructor(client: RedisClientLike, options: StreamProducerOptions = {}) {
+    assertClient(client);
     this.#client = client;
     this.#space = streamSpace(options.prefix ?? DEFAULT_PREFIX, options.space ?? DEFAULT_SPACE);
   }

@@ -205,3 +205,19 @@ export async function onEveryNode(target: Target, args: string[]): Promise<void>
     }),
   );
 }
+
+/**
+ * The clients besides node-redis that every package's smoke test runs on: ioredis standalone and
+ * cluster, and a node-redis pool (no `duplicate()`). Typed loosely: each is a `RedisClientLike`.
+ */
+export const OTHER_CLIENTS: Array<[string, () => Promise<any>]> = [
+  ['ioredis on standalone', () => connectIoredis('standalone')],
+  ['ioredis on cluster', () => connectIoredis('cluster')],
+  ['a node-redis pool', () => connectPool()],
+];
+
+/** Closes a client of {@link OTHER_CLIENTS} (after the test released what the library opened). */
+export async function endClient(client: any): Promise<void> {
+  if ('isCluster' in client) client.disconnect();
+  else await client.close();
+}

@@ -4,6 +4,8 @@ export {
   connect,
   connectIoredis,
   connectPool,
+  OTHER_CLIENTS,
+  endClient,
   CLIENT,
   type ClientLibrary,
   connectionCount,
