@@ -1,4 +1,4 @@
-import { TARGETS, connectIoredis, connectPool, connectionCount, redisUrl, uniquePrefix, type Target } from '@x/testing';
+import { TARGETS, connectIoredis, connectPool, connectionCount, redisUrl, startSentinel, uniquePrefix, type RedisSentinel, type Target } from '@x/testing';
 import type { Cluster, Redis } from 'ioredis';
 import { createClient } from 'redis';
 import {
@@ -192,6 +192,38 @@ describe('assertClient', () => {
       expect(adaptClient(adaptClient(client))).toBe(adaptClient(client));
     } finally {
       client.disconnect();
+    }
+  });
+});
+
+type CreateSentinel = (options: { name: string; sentinelRootNodes: Array<{ host: string; port: number }> }) => {
+  on(event: string, listener: () => void): unknown;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+};
+describe.each<[string, () => Promise<CreateSentinel>]>([
+  ['v6', () => import('redis').then((m) => m.createSentinel as unknown as CreateSentinel)],
+  ['v5', () => import('redis5').then((m) => m.createSentinel as unknown as CreateSentinel)],
+])('a node-redis %s sentinel', (_, load) => {
+  let sentinel: RedisSentinel;
+  beforeAll(async () => {
+    sentinel = await startSentinel();
+  });
+  afterAll(async () => {
+    await sentinel.stop();
+  });
+
+  it('runs scripts, and waiters are woken through its own pub/sub connection', async () => {
+    const createSentinel = await load();
+    const client = createSentinel({ name: sentinel.name, sentinelRootNodes: sentinel.sentinelRootNodes });
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      expect(adaptClient(client as unknown as RedisClientLike).kind).toBe('node-redis-sentinel');
+      await exercise(client as unknown as RedisClientLike);
+    } finally {
+      await closeRedisResources(client as unknown as RedisClientLike);
+      await client.close();
     }
   });
 });

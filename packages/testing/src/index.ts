@@ -1,5 +1,6 @@
 export { startRedis, type RedisServer } from './server';
 export { startCluster, type RedisCluster } from './cluster';
+export { startSentinel, type RedisSentinel } from './sentinel';
 export {
   connect,
   connectIoredis,
