@@ -135,7 +135,9 @@ const HIDDEN = new Set(['evalSha', 'EVALSHA', 'EVAL', 'masters', 'sSubscribe', '
  */
 async function ioredisTestClient(target: Target, options: { RESP?: 2 | 3; name?: string }): Promise<TestClient> {
   const io = await connectIoredis(target, options.name ? { name: options.name } : {});
-  const node = (await connectNodeRedis(target, options)) as unknown as Record<string | symbol, unknown>;
+  // The test's own connection stays unnamed: a suite that counts named connections counts the
+  // primitives' (the ioredis client's and what the library opened for it).
+  const node = (await connectNodeRedis(target, { ...(options.RESP ? { RESP: options.RESP } : {}) })) as unknown as Record<string | symbol, unknown>;
   const end = async (how: 'close' | 'destroy') => {
     if (how === 'close') await io.quit().catch(() => undefined);
     else io.disconnect();
