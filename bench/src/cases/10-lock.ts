@@ -1,5 +1,5 @@
 import { WakeBus } from '@x/redis-core';
-import { Lock } from '@x/lock';
+import { Lock, closeRedisResources } from '@x/lock';
 import IORedis from 'ioredis';
 import Redlock from 'redlock';
 import { Mutex } from 'redis-semaphore';
@@ -65,6 +65,14 @@ const benchCase: BenchCase = {
           await held?.release();
         }, { iterations: 10_000, concurrency: 50 }),
       );
+      // Ours on the same ioredis client as the peers below: like for like.
+      const ioLock = new Lock(io, 'uncontended-io', { prefix: 'bench' });
+      results.push(
+        await ctx.measure('@x/lock acquire+release on ioredis', async () => {
+          const held = await ioLock.acquire();
+          await held.release();
+        }, { iterations: 3_000 }),
+      );
       const redlock = new Redlock([io]);
       results.push(
         await ctx.measure('redlock acquire+release (defaults)', async () => {
@@ -96,6 +104,10 @@ const benchCase: BenchCase = {
         const l = new Lock(client, 'contended', { prefix: 'bench' });
         return { acquire: async () => { const h = await l.acquire(); return () => h.release(); } };
       });
+      const oursIo: Contender[] = Array.from({ length: 20 }, () => {
+        const l = new Lock(io, 'contended-io', { prefix: 'bench' });
+        return { acquire: async () => { const h = await l.acquire(); return () => h.release(); } };
+      });
       const redlockContended = new Redlock([io], { retryCount: -1 });
       const redlocks: Contender[] = Array.from({ length: 20 }, () => ({
         acquire: async () => { const h = await redlockContended.acquire(['bench:redlock:contended'], 30_000); return async () => void (await h.release()); },
@@ -107,12 +119,14 @@ const benchCase: BenchCase = {
       const contended: Result[] = [];
       contended.push(await handOff(ctx, 'raw SET NX PX, retry every 1 ms', raw, 1_000, { baseline: true }));
       contended.push(await handOff(ctx, '@x/lock acquire (push hand-off)', ours, 1_000));
+      contended.push(await handOff(ctx, '@x/lock acquire on ioredis (push hand-off)', oursIo, 1_000));
       contended.push(await handOff(ctx, 'redis-semaphore Mutex (polls every 10 ms)', mutexes, 300));
       contended.push(await handOff(ctx, 'redlock (retry 200 ms + jitter, retryCount -1)', redlocks, 60));
       for (const r of contended) r.case = '@x/lock: 20-way contended hand-off (latency = release → next grant; ops/s = grants/s; RT/op per grant)';
       return [...results, ...contended];
     } finally {
       await WakeBus.close(client);
+      await closeRedisResources(io);
       io.disconnect();
     }
   },

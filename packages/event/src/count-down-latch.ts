@@ -8,6 +8,7 @@ import {
   type Keyspace,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { EventTimeoutError } from './errors';
 import { eventSetup, recheckMs, waitOptions, type EventOptions, type EventWaitOptions } from './options';
 import { traced } from './tracing';
@@ -97,6 +98,7 @@ export class CountDownLatch {
   readonly #ttlArg: string;
 
   constructor(client: RedisClientLike, name: string, options: CountDownLatchOptions) {
+    assertClient(client);
     const { ks, ttlMs } = eventSetup('latch', name, options);
     this.#count = assertInteger('count', options.count, 1);
     this.name = name;

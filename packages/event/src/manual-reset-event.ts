@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { InvalidArgumentError, LUA_HELPERS, defineScript, waitFor, type Keyspace, type RedisClientLike } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { EventTimeoutError } from './errors';
 import { eventSetup, recheckMs, waitOptions, type EventOptions, type EventWaitOptions } from './options';
 import { traced } from './tracing';
@@ -75,6 +76,7 @@ export class ManualResetEvent {
   readonly #ttlArg: string;
 
   constructor(client: RedisClientLike, name: string, options: EventOptions = {}) {
+    assertClient(client);
     const { ks, ttlMs } = eventSetup('manual-event', name, options);
     this.name = name;
     this.#client = client;

@@ -25,5 +25,5 @@ export { IdempotencyFingerprintMismatchError, IdempotencyInProgressError, Idempo
 export { ReplayedError } from './replayed-error';
 export { jsonCodec, type Codec } from './codec';
 export { fingerprintOf, canonicalJson } from './fingerprint';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { closeRedisResources, configureRedisClient, InvalidArgumentError, XRedisError } from '@x/redis-core';
 export { describe, type IdempotencyDescription } from './describe';

@@ -14,6 +14,7 @@ import {
   type Keyspace,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { jsonCodec, type Codec } from './codec';
 import { IdempotencyInProgressError, IdempotencyLeaseLostError } from './errors';
 import { fingerprintOf } from './fingerprint';
@@ -279,9 +280,7 @@ export class IdempotencyStore {
   readonly #held = new Map<string, Held>();
 
   constructor(client: RedisClientLike, options: IdempotencyStoreOptions = {}) {
-    if (client === null || typeof client !== 'object' || typeof client.evalSha !== 'function') {
-      throw new InvalidArgumentError('client must be a connected node-redis client');
-    }
+    assertClient(client);
     this.#client = client;
     this.#ttlMs = assertInteger('ttlMs', options.ttlMs ?? 86_400_000, 1, MAX_TTL_MS);
     this.#leaseMs = assertDurationMs('leaseMs', options.leaseMs ?? 30_000, 100);

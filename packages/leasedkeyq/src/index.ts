@@ -22,5 +22,5 @@ export {
   QueueClosedError,
   QueueTimeoutError,
 } from './errors';
-export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
+export { closeRedisResources, configureRedisClient, InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
 export { describe, type QueueDescription } from './describe';

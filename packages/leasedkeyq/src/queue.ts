@@ -15,6 +15,7 @@ import {
   type Keyspace,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { jsonCodec, type Codec } from './codec';
 import { KeyAlreadyInFlightError, LeaseAlreadyAcknowledgedError, QueueClosedError, QueueTimeoutError } from './errors';
 import { assertLease, type Lease } from './lease';
@@ -291,9 +292,7 @@ export class LeasedKeyQueue<T = unknown> {
   #closed: Promise<void> | undefined;
 
   constructor(client: RedisClientLike, name: string, options: LeasedKeyQueueOptions<T> = {}) {
-    if (typeof client !== 'object' || client === null || typeof client.evalSha !== 'function') {
-      throw new InvalidArgumentError('client must be a connected node-redis client');
-    }
+    assertClient(client);
     this.#ks = keyspace(options.prefix ?? 'x', 'leasedkeyq', name);
     this.name = name;
     this.#client = client;

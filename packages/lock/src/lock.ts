@@ -11,6 +11,7 @@ import {
   type LeaseHandle,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { LockNotHeldError, LockTimeoutError } from './errors';
 
 /** Options of a {@link Lock}. */
@@ -86,6 +87,7 @@ export class Lock {
   readonly #queue: GrantQueue;
 
   constructor(client: RedisClientLike, name: string, options: LockOptions = {}) {
+    assertClient(client);
     this.name = assertName('name', name);
     this.#ttlMs = assertDurationMs('ttlMs', options.ttlMs ?? 30_000, MIN_TTL_MS);
     if (options.autoExtend !== undefined && typeof options.autoExtend !== 'boolean') {

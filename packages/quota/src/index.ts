@@ -33,5 +33,5 @@ export {
   CorruptStateError,
   ConsumerClosedError,
 } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { closeRedisResources, configureRedisClient, InvalidArgumentError, XRedisError } from '@x/redis-core';
 export { describe, type QuotaDescription } from './describe';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { assertDurationMs, assertInteger, assertName, assertPrefix, type RedisClientLike } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import { allocateScript, consumeChunkScript, getChunkScript, releaseScript, renewScript } from './chunks';
 import { consumeScript, getStateScript, setAvailableScript, topUpScript } from './direct';
 import { LocalConsumer, type LocalConsumerOptions } from './local-consumer';
@@ -170,6 +171,7 @@ export class Quota {
   readonly #keyCache = new Map<string, ResourceKeys>();
 
   constructor(client: RedisClientLike, options: QuotaOptions = {}) {
+    assertClient(client);
     this.#client = client;
     this.#prefix = assertPrefix(options.prefix ?? 'x');
     this.#idempotencyTtlMs = assertInteger('idempotencyTtlMs', options.idempotencyTtlMs ?? 86_400_000, 1);

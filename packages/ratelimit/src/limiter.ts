@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { InvalidArgumentError, assertInteger, assertName, assertPrefix, assertSignal, assertTimeoutMs, keyspace, waitFor, type RedisClientLike } from '@x/redis-core';
+import { InvalidArgumentError, assertClient, assertInteger, assertName, assertPrefix, assertSignal, assertTimeoutMs, keyspace, waitFor, type RedisClientLike } from '@x/redis-core';
 import { DenyCache } from './deny-cache';
 import { RateLimitTimeoutError } from './errors';
 import { assertAlgorithm, assertLimits, limitSuffixes, smallestLimit } from './options';
@@ -105,7 +105,8 @@ export class RateLimiter {
   readonly #denied: DenyCache | undefined;
 
   constructor(client: RedisClientLike, name: string, options: RateLimiterOptions) {
-    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object with limits');
+    assertClient(client);
+    if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object with limits');
     this.#client = client;
     this.name = assertName('name', name);
     this.#prefix = assertPrefix(options.prefix ?? 'x');

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, WakeBus, type RedisClientLike } from '@x/redis-core';
+import { InvalidArgumentError, WakeBus, type NodeRedisLike, type RedisClientLike } from '@x/redis-core';
 import { TARGETS, connect, settle, uniquePrefix, until, type TestClient } from '@x/testing';
 import { RateLimitTimeoutError, RateLimiter } from '../src';
 import { ALGORITHMS, fill, sleep } from './helpers';
@@ -8,8 +8,8 @@ const HOUR = 3_600_000;
 /** The client, counting the scripts sent through it. */
 function counting(client: TestClient): { client: RedisClientLike; scripts: () => number } {
   let n = 0;
-  const c = client as unknown as RedisClientLike;
-  const wrapped = Object.create(client) as RedisClientLike;
+  const c = client as unknown as NodeRedisLike;
+  const wrapped = Object.create(client) as NodeRedisLike;
   wrapped.evalSha = (sha, options) => {
     n += 1;
     return c.evalSha(sha, options);

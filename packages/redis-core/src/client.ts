@@ -6,18 +6,39 @@ export interface ScriptCallOptions {
 
 /**
  * The part of a node-redis client the primitives use, typed structurally so that a v5 or v6
- * client, a cluster, a pool, RESP2 and RESP3 all fit, and no package imports `redis` at run time.
+ * client, cluster, pool or sentinel, RESP2 and RESP3 all fit, and no package imports `redis` at
+ * run time. A pool and a v5 sentinel have no `duplicate()`: the seam opens the library's own
+ * connection another way (see `configureRedisClient`).
+ */
+export interface NodeRedisLike {
+  evalSha(sha1: string, options?: ScriptCallOptions): Promise<unknown>;
+  eval(script: string, options?: ScriptCallOptions): Promise<unknown>;
+  /** Used once per process to open the subscriber connection that wakes waiters. */
+  duplicate?(): unknown;
+}
+
+/**
+ * The part of an ioredis `Redis` or `Cluster` the primitives use, typed structurally: ioredis is
+ * never imported.
+ */
+export interface IoRedisLike {
+  evalsha(sha1: string, numkeys: number | string, ...args: Array<string | number>): Promise<unknown>;
+  /** Used once per process to open the subscriber connection that wakes waiters. */
+  duplicate(...args: any[]): unknown;
+  readonly isCluster: boolean;
+}
+
+/**
+ * Any client the primitives take: a node-redis client, cluster, pool or sentinel (v5 or v6,
+ * RESP2 or RESP3), or an ioredis `Redis` or `Cluster`. Each is recognised and adapted once, by
+ * `adaptClient`.
  *
  * @example
  * import { createClient } from 'redis';
  * const client: RedisClientLike = await createClient().connect();
+ * // or: const client: RedisClientLike = new Redis(); // ioredis
  */
-export interface RedisClientLike {
-  evalSha(sha1: string, options?: ScriptCallOptions): Promise<unknown>;
-  eval(script: string, options?: ScriptCallOptions): Promise<unknown>;
-  /** Used once per process to open the subscriber connection that wakes waiters. */
-  duplicate(): unknown;
-}
+export type RedisClientLike = NodeRedisLike | IoRedisLike;
 
 /** The subscriber side: what the wake-up bus calls on `client.duplicate()`. */
 export interface SubscriberLike {

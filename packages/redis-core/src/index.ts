@@ -1,4 +1,16 @@
-export type { RedisClientLike, ScriptCallOptions, SubscriberLike } from './client';
+export type { RedisClientLike, NodeRedisLike, IoRedisLike, ScriptCallOptions, SubscriberLike } from './client';
+export {
+  adaptClient,
+  assertClient,
+  configureRedisClient,
+  closeRedisResources,
+  onCloseResources,
+  type AdaptedClient,
+  type ClientKind,
+  type ConfigureClientOptions,
+  type OwnConnection,
+  type SubscriberPlan,
+} from './clients';
 export { XRedisError, InvalidArgumentError, hasCode } from './errors';
 export { RedisUnavailableError, isTransient, Backoff } from './faults';
 export {

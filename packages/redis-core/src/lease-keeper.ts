@@ -1,4 +1,5 @@
 import type { RedisClientLike } from './client';
+import { onCloseResources } from './clients';
 
 /** What the keeper needs to keep one lease alive. */
 export interface LeaseSpec {
@@ -79,8 +80,23 @@ export class LeaseKeeper {
     if (!keeper) {
       keeper = new LeaseKeeper();
       keepers.set(client, keeper);
+      onCloseResources(client, async () => LeaseKeeper.close(client));
     }
     return keeper;
+  }
+
+  /**
+   * Stops the keeper of `client`: nothing is renewed any more, and every lease it kept is reported
+   * lost (`expired`), so that the handles' `signal`s abort before the server lets the leases go.
+   */
+  static close(client: RedisClientLike): void {
+    const keeper = keepers.get(client);
+    if (!keeper) return;
+    keepers.delete(client);
+    if (keeper.#timer) clearTimeout(keeper.#timer);
+    keeper.#timer = undefined;
+    keeper.#timerAt = Infinity;
+    for (const entry of [...keeper.#entries]) keeper.#lose(entry, 'expired');
   }
 
   /** Number of leases being kept. */

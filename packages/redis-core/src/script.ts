@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { RedisClientLike } from './client';
+import { adaptClient } from './clients';
 import { InvalidArgumentError, XRedisError } from './errors';
 import { RedisUnavailableError, isTransient } from './faults';
 
@@ -57,13 +58,14 @@ export function defineScript(definition: {
         throw new TypeError(`script ${name} takes ${keys.length} keys, got ${callKeys.length}`);
       }
       const options = { keys: [...callKeys], arguments: args.map(String) };
+      const seam = adaptClient(client);
       try {
         let reply: unknown;
         try {
-          reply = await client.evalSha(sha, options);
+          reply = await seam.evalSha(sha, options);
         } catch (error) {
           if (!messageOf(error).startsWith('NOSCRIPT')) throw error;
-          reply = await client.eval(source, options);
+          reply = await seam.eval(source, options);
         }
         return normalizeReply(reply);
       } catch (error) {

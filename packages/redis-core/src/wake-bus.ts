@@ -1,4 +1,5 @@
 import type { RedisClientLike, SubscriberLike } from './client';
+import { adaptClient, onCloseResources, type AdaptedClient } from './clients';
 
 /**
  * A wake-up message handler. `message` is what the script published after the target, or `null`
@@ -50,7 +51,7 @@ const buses = new WeakMap<object, WakeBus>();
  * await stop();
  */
 export class WakeBus {
-  readonly #client: RedisClientLike;
+  readonly #client: AdaptedClient;
   #subscriber: Promise<SubscriberLike> | undefined;
   #sharded: boolean | undefined;
   readonly #channels = new Map<string, ChannelEntry>();
@@ -68,7 +69,7 @@ export class WakeBus {
     setTimeout(() => this.#recheckAll(), RECHECK_AFTER_READY_MS).unref();
   };
 
-  private constructor(client: RedisClientLike) {
+  private constructor(client: AdaptedClient) {
     this.#client = client;
   }
 
@@ -76,8 +77,9 @@ export class WakeBus {
   static for(client: RedisClientLike): WakeBus {
     let bus = buses.get(client);
     if (!bus) {
-      bus = new WakeBus(client);
+      bus = new WakeBus(adaptClient(client));
       buses.set(client, bus);
+      onCloseResources(client, () => WakeBus.close(client));
     }
     return bus;
   }
@@ -164,20 +166,25 @@ export class WakeBus {
 
   #connect(): Promise<SubscriberLike> {
     if (!this.#subscriber) {
-      if (isCluster(this.#client)) {
-        // A cluster client keeps its sharded pub/sub on connections of their own (one per shard),
-        // apart from its command connections: subscribing through it costs no duplicate. It
-        // resubscribes on its own after a reconnect and reports the connection ready again; then
-        // listeners re-check a little later, since a message sent while a shard was away is lost.
+      const plan = this.#client.subscriber();
+      if (plan.shared) {
+        // A node-redis cluster keeps its sharded pub/sub on connections of their own (one per
+        // shard), apart from its command connections, and a sentinel one that follows the master:
+        // subscribing through them costs no duplicate. A cluster resubscribes on its own after a
+        // reconnect and reports the connection ready again; then listeners re-check a little
+        // later, since a message sent while a shard was away is lost.
         this.#ownsSubscriber = false;
-        this.#sharded = true;
-        const cluster = this.#client as unknown as SubscriberLike & { off?(event: string, listener: (node: unknown) => void): unknown };
-        cluster.on('node-ready', this.#onNodeReady);
-        this.#detach = () => cluster.off?.('node-ready', this.#onNodeReady);
-        this.#subscriber = Promise.resolve(cluster);
+        this.#sharded = plan.sharded;
+        const shared = plan.connection;
+        if (this.#client.kind === 'node-redis-cluster') {
+          shared.on('node-ready', this.#onNodeReady);
+          this.#detach = () => shared.off?.('node-ready', this.#onNodeReady);
+        }
+        this.#subscriber = Promise.resolve(shared);
         return this.#subscriber;
       }
-      const sub = this.#client.duplicate() as SubscriberLike;
+      if (plan.sharded !== undefined) this.#sharded = plan.sharded;
+      const sub = plan.connection;
       // Errors on our own connection are ours to absorb: node-redis reconnects by itself, and a
       // waiter re-checks on its timer meanwhile.
       sub.on('error', () => undefined);
@@ -256,8 +263,4 @@ function safely(listener: WakeListener, payload: string | null): void {
   } catch {
     // A listener's failure belongs to its waiter, never to the subscriber connection.
   }
-}
-
-function isCluster(client: RedisClientLike): boolean {
-  return 'masters' in client && typeof (client as Partial<SubscriberLike>).sSubscribe === 'function';
 }

@@ -41,3 +41,23 @@ describe('RedisClientLike', () => {
 function wrap<C extends RedisClientLike & { close(): Promise<unknown> }>(client: C) {
   return { client: client as RedisClientLike, close: () => client.close() };
 }
+
+// ioredis and node-redis pools fit the same type (this does not compile if they stop fitting).
+describe('RedisClientLike (ioredis, pools)', () => {
+  it('accepts an ioredis Redis and Cluster and a node-redis pool', async () => {
+    const { connectIoredis, connectPool } = await import('@x/testing');
+    const io = await connectIoredis('standalone');
+    const pool = await connectPool();
+    try {
+      const clients: RedisClientLike[] = [io, pool];
+      const key = keyspace(uniquePrefix(), 'types', 'n').key('n');
+      for (const client of clients) await incr.run(client, [key]);
+      expect(await incr.run(io, [key])).toBe(3);
+      const cluster: RedisClientLike = null as unknown as import('ioredis').Cluster;
+      expect(cluster).toBeNull();
+    } finally {
+      io.disconnect();
+      await pool.close();
+    }
+  });
+});

@@ -14,5 +14,5 @@ export {
   PermitNotHeldError,
   SemaphoreClosedError,
 } from './errors';
-export { InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
+export { closeRedisResources, configureRedisClient, InvalidArgumentError, RedisUnavailableError, XRedisError } from '@x/redis-core';
 export { describe, releaseByToken, dropWaiter, type SemaphoreDescription } from './describe';

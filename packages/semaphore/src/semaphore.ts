@@ -18,6 +18,7 @@ import {
   type LeaseHandle,
   type RedisClientLike,
 } from '@x/redis-core';
+import { assertClient } from '@x/redis-core';
 import {
   PermitNotHeldError,
   SemaphoreClosedError,
@@ -128,6 +129,7 @@ function setup(
   options: { leaseTtlMs?: number | undefined; prefix?: string | undefined },
   requestedLimit = NaN,
 ): Setup {
+  assertClient(client);
   assertName('name', name);
   const prefix = assertPrefix(options.prefix ?? 'x');
   const leaseTtlMs = assertDurationMs('leaseTtlMs', options.leaseTtlMs ?? DEFAULT_LEASE_TTL_MS, MIN_LEASE_TTL_MS);

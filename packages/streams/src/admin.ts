@@ -1,4 +1,4 @@
-import { InvalidArgumentError, assertInteger, assertName, defineScript, type RedisClientLike } from '@x/redis-core';
+import { InvalidArgumentError, assertClient, assertInteger, assertName, defineScript, type RedisClientLike } from '@x/redis-core';
 import { jsonCodec, type StateCodec } from './codec';
 import { StreamCodecError } from './errors';
 import { DEFAULT_PREFIX, DEFAULT_SPACE, assertKey, assertOneSlot, groupKeys, isStreamKey, type GroupKeys, type StreamKey } from './keys';
@@ -247,9 +247,7 @@ export class StreamAdmin<S = unknown> {
 
   /** Checks the options (`InvalidArgumentError`); nothing is sent. */
   constructor(client: RedisClientLike, options: StreamAdminOptions<S>) {
-    if (typeof client !== 'object' || client === null || typeof (client as RedisClientLike).evalSha !== 'function') {
-      throw new InvalidArgumentError('client must be a connected node-redis client');
-    }
+    assertClient(client);
     if (typeof options !== 'object' || options === null) throw new InvalidArgumentError('options must be an object');
     const stream = isStreamKey(options.stream) ? { key: assertKey('stream', options.stream) } : assertName('stream', options.stream);
     const group = assertName('group', options.group);

@@ -7,6 +7,7 @@ import {
   type KeptLease,
   type RedisClientLike,
 } from '@x/redis-core';
+import { adaptClient, assertClient } from '@x/redis-core';
 import { commitCompetingScript, commitStatefulScript } from './commit';
 import { failScript } from './dead-letter';
 import { StreamCodecError, StreamFencedError } from './errors';
@@ -123,9 +124,7 @@ export class StreamConsumer<S = null> {
    * happens until {@link StreamConsumer.start}.
    */
   constructor(client: RedisClientLike, options: StreamConsumerOptions<S>) {
-    if (typeof client !== 'object' || client === null || typeof (client as RedisClientLike).evalSha !== 'function') {
-      throw new InvalidArgumentError('client must be a connected node-redis client');
-    }
+    assertClient(client);
     this.#client = client;
     this.#o = resolveOptions(options);
     this.#space = streamSpace(this.#o.prefix, this.#o.space);
@@ -726,7 +725,7 @@ export class StreamConsumer<S = null> {
   #blockingConnection(): Promise<BlockingClient> {
     if (!this.#blocking) {
       // A blocking read on the user's client would stall every command queued behind it.
-      const client = this.#client.duplicate() as BlockingClient;
+      const client = adaptClient(this.#client).duplicate() as BlockingClient;
       client.on('error', () => undefined);
       this.#blockingClient = client;
       this.#blocking = client.connect().then(

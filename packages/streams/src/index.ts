@@ -7,5 +7,5 @@ export type { StreamTransaction } from './transaction';
 export type { StreamAddress, StreamKey, StreamTarget } from './keys';
 export { jsonCodec, type StateCodec } from './codec';
 export { StreamFencedError, StreamCrossSlotError, StreamModeConflictError, StreamCodecError } from './errors';
-export { InvalidArgumentError, XRedisError } from '@x/redis-core';
+export { closeRedisResources, configureRedisClient, InvalidArgumentError, XRedisError } from '@x/redis-core';
 export { describe, redrive, type StreamDescription, type StreamDescribeOptions, type DescribedGroup, type DeadLetter as DescribedDeadLetter } from './describe';

@@ -1,4 +1,4 @@
-import { defineScript, type RedisClientLike } from '@x/redis-core';
+import { assertClient, defineScript, type RedisClientLike } from '@x/redis-core';
 import { DEFAULT_PREFIX, DEFAULT_SPACE, isStreamKey, streamSpace, targetKey, type StreamSpace, type StreamTarget } from './keys';
 import { ERRORS } from './lua';
 import { flattenFields, type StreamFields } from './message';
@@ -51,6 +51,7 @@ export class StreamProducer {
   readonly #prefix: string;
 
   constructor(client: RedisClientLike, options: StreamProducerOptions = {}) {
+    assertClient(client);
     this.#client = client;
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#space = streamSpace(this.#prefix, options.space ?? DEFAULT_SPACE);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { createClient, createCluster } from 'redis';
+import { Cluster as IoCluster, Redis as IoRedis } from 'ioredis';
+import { createClient, createCluster, createClientPool } from 'redis';
 
 /** Where a suite runs: a standalone server or the local three-master cluster. */
 export type Target = 'standalone' | 'cluster';
@@ -48,8 +49,29 @@ export function clusterNodes(): string[] {
   return nodes.split(',');
 }
 
-/** Connects a fresh client to `target`; RESP3 unless `RESP: 2` is asked for. */
+/** The client library a suite runs on: `X_CLIENT=ioredis` runs it on ioredis (default node-redis). */
+export type ClientLibrary = 'node-redis' | 'ioredis';
+
+/** The client library of this run, from `X_CLIENT`. */
+export const CLIENT: ClientLibrary = clientFromEnv(process.env.X_CLIENT);
+
+function clientFromEnv(value: string | undefined): ClientLibrary {
+  if (!value || value === 'node-redis') return 'node-redis';
+  if (value === 'ioredis') return 'ioredis';
+  throw new Error(`X_CLIENT: unknown client "${value}" (node-redis, ioredis)`);
+}
+
+/**
+ * Connects a fresh client to `target`; RESP3 unless `RESP: 2` is asked for. Under
+ * `X_CLIENT=ioredis` the primitives get an ioredis client instead (see {@link connectIoredis}),
+ * while the test's own calls (`client.get(...)`, `client.close()`) still reach node-redis.
+ */
 export async function connect(target: Target = 'standalone', options: { RESP?: 2 | 3; name?: string } = {}): Promise<TestClient> {
+  if (CLIENT === 'ioredis') return ioredisTestClient(target, options);
+  return connectNodeRedis(target, options);
+}
+
+async function connectNodeRedis(target: Target, options: { RESP?: 2 | 3; name?: string }): Promise<TestClient> {
   const RESP = options.RESP ?? 3;
   const { name } = options;
   if (target === 'standalone') {
@@ -65,6 +87,80 @@ export async function connect(target: Target = 'standalone', options: { RESP?: 2
   cluster.on('error', () => undefined);
   await cluster.connect();
   return cluster as unknown as TestClient;
+}
+
+/** A connected ioredis `Redis` (standalone) or `Cluster`, as a user would hold it. */
+export async function connectIoredis(target: Target = 'standalone', options: { name?: string } = {}): Promise<IoRedis | IoCluster> {
+  const name = options.name ? { connectionName: options.name } : {};
+  if (target === 'standalone') {
+    const url = new URL(redisUrl());
+    const client = new IoRedis({
+      host: url.hostname,
+      port: Number(url.port || 6379),
+      ...(url.username ? { username: decodeURIComponent(url.username) } : {}),
+      ...(url.password ? { password: decodeURIComponent(url.password) } : {}),
+      lazyConnect: true,
+      ...name,
+    });
+    client.on('error', () => undefined);
+    await client.connect();
+    return client;
+  }
+  const nodes = clusterNodes().map((node) => {
+    const [host = '127.0.0.1', port = '0'] = node.split(':');
+    return { host, port: Number(port) };
+  });
+  const cluster = new IoCluster(nodes, { lazyConnect: true, redisOptions: { ...name } });
+  cluster.on('error', () => undefined);
+  await cluster.connect();
+  return cluster;
+}
+
+/** A connected node-redis pool of the standalone server (it has no `duplicate()`). */
+export async function connectPool(options: { RESP?: 2 | 3 } = {}) {
+  const pool = createClientPool({ url: redisUrl(), RESP: options.RESP ?? 3 }, { minimum: 1, maximum: 4 });
+  pool.on('error', () => undefined);
+  await pool.connect();
+  return pool;
+}
+
+// What the primitives reach on an ioredis test client; everything else goes to node-redis.
+const IOREDIS_MEMBERS = new Set(['evalsha', 'eval', 'duplicate', 'isCluster', 'status', 'options', 'on', 'once', 'off', 'removeListener', 'emit', 'startupNodes']);
+const HIDDEN = new Set(['evalSha', 'EVALSHA', 'EVAL', 'masters', 'sSubscribe', 'execute', 'getMasterNode']);
+
+/**
+ * A test client under `X_CLIENT=ioredis`: the primitives see an ioredis client (`evalsha`,
+ * `duplicate`, ...), the test's own commands go to a node-redis client of the same target, and
+ * `close()`/`destroy()` end both (ioredis's 'end' releases what the primitives opened).
+ */
+async function ioredisTestClient(target: Target, options: { RESP?: 2 | 3; name?: string }): Promise<TestClient> {
+  const io = await connectIoredis(target, options.name ? { name: options.name } : {});
+  // The test's own connection stays unnamed: a suite that counts named connections counts the
+  // primitives' (the ioredis client's and what the library opened for it).
+  const node = (await connectNodeRedis(target, { ...(options.RESP ? { RESP: options.RESP } : {}) })) as unknown as Record<string | symbol, unknown>;
+  const end = async (how: 'close' | 'destroy') => {
+    if (how === 'close') await io.quit().catch(() => undefined);
+    else io.disconnect();
+    await (node[how] as () => Promise<unknown>).call(node);
+  };
+  const proxy = new Proxy(io as unknown as object, {
+    get(target_, prop) {
+      if (prop === 'close' || prop === 'quit') return () => end('close');
+      if (prop === 'destroy' || prop === 'disconnect') return () => end('destroy');
+      if (typeof prop === 'string' && HIDDEN.has(prop)) return undefined;
+      if (typeof prop === 'string' && IOREDIS_MEMBERS.has(prop)) {
+        const value = (io as unknown as Record<string, unknown>)[prop];
+        return typeof value === 'function' ? value.bind(io) : value;
+      }
+      const value = node[prop];
+      return typeof value === 'function' ? value.bind(node) : value;
+    },
+    has(_, prop) {
+      if (typeof prop === 'string' && HIDDEN.has(prop)) return false;
+      return prop in (io as object) || prop in node;
+    },
+  });
+  return proxy as unknown as TestClient;
 }
 
 /** A random key prefix: each test works under its own, and no test flushes the server. */
@@ -110,4 +206,20 @@ export async function onEveryNode(target: Target, args: string[]): Promise<void>
       }
     }),
   );
+}
+
+/**
+ * The clients besides node-redis that every package's smoke test runs on: ioredis standalone and
+ * cluster, and a node-redis pool (no `duplicate()`). Typed loosely: each is a `RedisClientLike`.
+ */
+export const OTHER_CLIENTS: Array<[string, () => Promise<any>]> = [
+  ['ioredis on standalone', () => connectIoredis('standalone')],
+  ['ioredis on cluster', () => connectIoredis('cluster')],
+  ['a node-redis pool', () => connectPool()],
+];
+
+/** Closes a client of {@link OTHER_CLIENTS} (after the test released what the library opened). */
+export async function endClient(client: any): Promise<void> {
+  if ('isCluster' in client) client.disconnect();
+  else await client.close();
 }

@@ -1,7 +1,14 @@
 export { startRedis, type RedisServer } from './server';
 export { startCluster, type RedisCluster } from './cluster';
+export { startSentinel, type RedisSentinel } from './sentinel';
 export {
   connect,
+  connectIoredis,
+  connectPool,
+  OTHER_CLIENTS,
+  endClient,
+  CLIENT,
+  type ClientLibrary,
   connectionCount,
   onEveryNode,
   uniquePrefix,
