@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   InvalidArgumentError,
   LeaseKeeper,
+  RedisUnavailableError,
   XRedisError,
   waitFor,
   type KeptLease,
@@ -688,7 +689,8 @@ export class StreamConsumer<S = null> {
       try {
         return await op();
       } catch (error) {
-        if (XRedisError.isInstance(error) || isServerReply(error)) throw error;
+        // A transient fault (RedisUnavailableError) is resent; a refusal or a server reply is not.
+        if ((XRedisError.isInstance(error) && !RedisUnavailableError.isInstance(error)) || isServerReply(error)) throw error;
         if (session.lost) throw error;
         if (this.#o.mode === 'competing' && performance.now() - started > this.#o.claimIdleMs) throw error;
         if (this.#o.mode === 'competing' && this.#stopping && attempt >= 3) throw error;
