@@ -236,7 +236,7 @@ try {
   assert(page.includes('app.js'), 'the page is packed and served');
   const script = await fetch(new URL('/app.js', server.url));
   assert(script.ok, 'the page script is packed and served');
-  const api = await (await fetch(new URL('/api/resources', server.url))).json();
+  const api = JSON.parse(await (await fetch(new URL('/api/resources', server.url))).text());
   assert(api.prefix === prefix && api.actions === false, 'the JSON API answers, read-only');
   assert((await fetch(new URL('/api/lock/none', server.url))).status === 404, 'an unknown lock is a 404');
 } finally {
