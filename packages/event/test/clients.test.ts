@@ -5,15 +5,15 @@ describe.each(OTHER_CLIENTS)('events on %s', (_, open) => {
   it('wakes waiters of an auto-reset event, a manual-reset event and a latch', async () => {
     const client = await open();
     try {
-      const auto = new AutoResetEvent(client, uniquePrefix());
+      const auto = new AutoResetEvent(client, 'clients', { prefix: uniquePrefix() });
       const one = auto.wait({ timeoutMs: 30_000 });
       await auto.set();
       await one;
-      const manual = new ManualResetEvent(client, uniquePrefix());
+      const manual = new ManualResetEvent(client, 'clients', { prefix: uniquePrefix() });
       const both = Promise.all([manual.wait({ timeoutMs: 30_000 }), manual.wait({ timeoutMs: 30_000 })]);
       await manual.set();
       await both;
-      const latch = new CountDownLatch(client, uniquePrefix(), { count: 2 });
+      const latch = new CountDownLatch(client, 'clients', { count: 2, prefix: uniquePrefix() });
       const all = latch.wait({ timeoutMs: 30_000 });
       await latch.countDown();
       await latch.countDown();

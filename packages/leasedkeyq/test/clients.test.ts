@@ -5,7 +5,7 @@ describe.each(OTHER_CLIENTS)('LeasedKeyQueue on %s', (_, open) => {
   it('wakes a waiting get with a put, and ack removes the item', async () => {
     const client = await open();
     try {
-      const q = new LeasedKeyQueue<{ n: number }>(client, uniquePrefix(), { defaultLeaseTimeoutMs: 10_000 });
+      const q = new LeasedKeyQueue<{ n: number }>(client, 'clients', { prefix: uniquePrefix(), defaultLeaseTimeoutMs: 10_000 });
       const waiting = q.get({ timeoutMs: 30_000 });
       await new Promise((r) => setTimeout(r, 100));
       await q.put('a', { n: 1 });

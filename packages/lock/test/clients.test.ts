@@ -5,7 +5,7 @@ describe.each(OTHER_CLIENTS)('Lock on %s', (_, open) => {
   it('hands the lock to a waiter on release, and fences go up', async () => {
     const client = await open();
     try {
-      const lock = new Lock(client, uniquePrefix(), { ttlMs: 10_000 });
+      const lock = new Lock(client, 'clients', { prefix: uniquePrefix(), ttlMs: 10_000 });
       const first = await lock.acquire({ timeoutMs: 5_000 });
       const waiting = lock.acquire({ timeoutMs: 30_000 });
       expect(await lock.tryAcquire()).toBeNull();

@@ -5,9 +5,10 @@ describe.each(OTHER_CLIENTS)('Semaphore on %s', (_, open) => {
   it('grants permits up to the limit and hands one to a waiter on release', async () => {
     const client = await open();
     try {
-      const name = uniquePrefix();
-      const pool = await Semaphore.create(client, name, { limit: 2, leaseTtlMs: 10_000 });
-      const attached = await Semaphore.attach(client, name, { timeoutMs: 5_000 });
+      const name = 'clients';
+      const prefix = uniquePrefix();
+      const pool = await Semaphore.create(client, name, { limit: 2, leaseTtlMs: 10_000, prefix });
+      const attached = await Semaphore.attach(client, name, { timeoutMs: 5_000, prefix });
       const a = await pool.acquire({ timeoutMs: 5_000 });
       const b = await attached.acquire({ timeoutMs: 5_000 });
       expect(await pool.available()).toBe(0);
