@@ -1,4 +1,5 @@
 import type { Target, TestClient } from '@x/testing';
+import type { NodeRedisLike, RedisClientLike } from '@x/redis-core';
 import type { RateLimitAlgorithm, RateLimitDecision, RateLimiter } from '../src';
 
 export const ALGORITHMS: RateLimitAlgorithm[] = ['gcra', 'token-bucket', 'fixed-window', 'sliding-window'];
@@ -30,4 +31,22 @@ export async function fill(limiter: RateLimiter, key: string): Promise<RateLimit
     if (!next.allowed) return next;
   }
   throw new Error(`could not fill ${key}`);
+}
+
+export const HOUR = 3_600_000;
+
+/** The client, counting the scripts sent through it. */
+export function counting(client: TestClient): { client: RedisClientLike; scripts: () => number } {
+  let n = 0;
+  const c = client as unknown as NodeRedisLike;
+  const wrapped = Object.create(client) as NodeRedisLike;
+  wrapped.evalSha = (sha, options) => {
+    n += 1;
+    return c.evalSha(sha, options);
+  };
+  wrapped.eval = (source, options) => {
+    n += 1;
+    return c.eval(source, options);
+  };
+  return { client: wrapped, scripts: () => n };
 }

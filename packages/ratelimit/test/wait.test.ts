@@ -1,25 +1,8 @@
-import { InvalidArgumentError, WakeBus, type NodeRedisLike, type RedisClientLike } from '@x/redis-core';
+import { InvalidArgumentError, WakeBus } from '@x/redis-core';
 import { TARGETS, connect, settle, uniquePrefix, until, type TestClient } from '@x/testing';
 import { RateLimitTimeoutError, RateLimiter } from '../src';
-import { ALGORITHMS, fill, sleep } from './helpers';
+import { ALGORITHMS, HOUR, counting, fill, sleep } from './helpers';
 
-const HOUR = 3_600_000;
-
-/** The client, counting the scripts sent through it. */
-function counting(client: TestClient): { client: RedisClientLike; scripts: () => number } {
-  let n = 0;
-  const c = client as unknown as NodeRedisLike;
-  const wrapped = Object.create(client) as NodeRedisLike;
-  wrapped.evalSha = (sha, options) => {
-    n += 1;
-    return c.evalSha(sha, options);
-  };
-  wrapped.eval = (source, options) => {
-    n += 1;
-    return c.eval(source, options);
-  };
-  return { client: wrapped, scripts: () => n };
-}
 
 describe.each(TARGETS)('RateLimiter.waitFor on %s', (target) => {
   let client: TestClient;
